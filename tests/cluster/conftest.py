@@ -1,0 +1,94 @@
+"""Fixtures for tests against the local mini-Rivanna (tests/cluster/up).
+
+These tests talk to a real Slurm over a real OpenSSH server as the non-root test user.
+The harness itself runs as root on the same machine, so it may also look behind the
+scenes (sdiag, the stand-ins' data files) the way an admin would.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from rv_jupyter import config as rv_config
+
+MINI = Path(os.environ.get("RV_MINI", "/var/lib/rv-mini"))
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    here = Path(__file__).parent
+    for item in items:
+        if here in Path(str(item.fspath)).parents:
+            item.add_marker(pytest.mark.cluster)
+
+
+@pytest.fixture(scope="session")
+def a_config_path() -> Path:
+    """The mini-Rivanna's rv config, as printed by tests/cluster/up."""
+    path = os.environ.get("RV_CONFIG")
+    if not path or not Path(path).exists():
+        pytest.fail(
+            "RV_CONFIG does not point at the mini-Rivanna's config; start it with "
+            "`RV_CONFIG=$(sudo tests/cluster/up | tail -1)` or run scripts/test."
+        )
+    return Path(path)
+
+
+@pytest.fixture(scope="session")
+def a_config(a_config_path: Path) -> rv_config.RvConfig:
+    """The parsed config of the mini-Rivanna."""
+    return rv_config.load(a_config_path)
+
+
+@pytest.fixture
+def a_config_variant(a_config_path: Path, tmp_path: Path):  # type: ignore[no-untyped-def]
+    """Write a changed copy of the mini-Rivanna config: variant(connection={"port": 1})."""
+
+    def variant(**sections: dict[str, object]) -> Path:
+        cfg = rv_config.load(a_config_path)
+        for section, values in sections.items():
+            for key, value in values.items():
+                setattr(getattr(cfg, section), key, value)
+        out = tmp_path / f"variant-{len(list(tmp_path.iterdir()))}.toml"
+        shutil.copy(a_config_path, out)
+        rv_config.save(cfg, out)
+        return out
+
+    return variant
+
+
+def as_admin(*argv: str) -> str:
+    """Run a Slurm admin command locally as root (the harness, not the product)."""
+    return subprocess.run(argv, check=True, capture_output=True, text=True, timeout=30).stdout
+
+
+def rpc_count_of(user: str) -> int:
+    """slurmctld's count of RPCs from `user` so far (sdiag's per-user statistics)."""
+    out = as_admin("sdiag")
+    m = re.search(rf"^\s*{re.escape(user)}\s*\(\s*\d+\)\s*count:(\d+)", out, re.M)
+    return int(m.group(1)) if m else 0
+
+
+def rpc_counts_by_type() -> dict[str, int]:
+    """slurmctld's RPC counts per message type so far."""
+    out = as_admin("sdiag")
+    section = out.split("Remote Procedure Call statistics by message type", 1)[1]
+    section = section.split("Remote Procedure Call statistics by user", 1)[0]
+    return {m.group(1): int(m.group(2)) for m in re.finditer(r"(\w+)\s*\(\s*\d+\)\s*count:(\d+)", section)}
+
+
+@pytest.fixture
+def stand_in_data() -> Iterator[Path]:
+    """The directory of data files behind the `allocations`/`hdquota` stand-ins; restored after."""
+    data = MINI / "data"
+    saved = {p.name: p.read_bytes() for p in data.glob("*.tsv")}
+    yield data
+    for name, content in saved.items():
+        (data / name).write_bytes(content)
+        (data / name).chmod(0o644)
