@@ -1,0 +1,243 @@
+"""Batch scripts for the four job shapes: simple, multi-node (torchrun), Ray, checkpoint.
+
+`render(spec)` is pure. Every value that came from a user either passes a strict
+pattern (values on `#SBATCH` lines, which sbatch reads before any shell could quote
+them) or is shell-quoted with `shlex.quote`; the command is an argv list, never text
+pasted into the script.
+"""
+
+from __future__ import annotations
+
+import re
+import shlex
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from rv_jupyter.cluster.rivanna import RemotePaths
+
+# sbatch parses #SBATCH lines itself: no quoting helps there, so those values must be
+# plain words. A newline would start a directive of the user's choosing.
+_WORD = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.+-]{0,127}$")
+_FEATURES = re.compile(r"^[A-Za-z0-9_.,&|]+$")
+_USER = re.compile(r"^[a-z_][a-z0-9_-]{0,31}$")
+
+CHECKPOINT_MIN_BUFFER_S = 60
+
+
+class Checkpoint(BaseModel):
+    """Checkpoint-restart: run in segments until `total_s` of runtime is reached."""
+
+    model_config = ConfigDict(frozen=True)
+
+    total_s: int = Field(gt=0)
+    buffer_s: int = Field(default=600, ge=CHECKPOINT_MIN_BUFFER_S)
+
+
+class JobSpec(BaseModel):
+    """Everything a batch script needs; defaults are the schema."""
+
+    model_config = ConfigDict(frozen=True)
+
+    kind: Literal["simple", "multinode", "ray", "checkpoint"] = "simple"
+    name: str
+    user: str
+    command: tuple[str, ...] = Field(min_length=1)
+    partition: str
+    account: str | None = None
+    time_s: int = Field(gt=0)
+    time_min_s: int | None = None
+    nodes: int = Field(default=1, ge=1)
+    gres: str | None = None  # per node, e.g. "gpu:a6000:4"
+    cpus_per_task: int = Field(default=1, ge=1)
+    mem_gb: int | None = Field(default=None, ge=1)
+    constraint: str | None = None
+    workdir: str | None = None
+    modules: tuple[str, ...] = ()
+    env_file: str | None = None  # on the cluster; sourced then deleted by the job
+    cache_env: dict[str, str] = Field(default_factory=dict)
+    checkpoint: Checkpoint | None = None
+    scratch_root: str = "/scratch"
+
+    @field_validator("name", "partition", "account")
+    @classmethod
+    def _plain_word(cls, v: str | None) -> str | None:
+        if v is not None and not _WORD.match(v):
+            raise ValueError(
+                f"{v!r} is not allowed here: use letters, digits and . _ + - only"
+                " (it goes on an #SBATCH line, where nothing can be quoted)"
+            )
+        return v
+
+    @field_validator("gres")
+    @classmethod
+    def _gres(cls, v: str | None) -> str | None:
+        if v is not None and not re.match(r"^gpu(:[A-Za-z0-9_.]+)?:\d+$", v):
+            raise ValueError(f"{v!r} is not a GPU request like gpu:a6000:2")
+        return v
+
+    @field_validator("constraint")
+    @classmethod
+    def _features(cls, v: str | None) -> str | None:
+        if v is not None and not _FEATURES.match(v):
+            raise ValueError(f"{v!r} is not a feature expression like a100_80gb")
+        return v
+
+    @field_validator("user")
+    @classmethod
+    def _user(cls, v: str) -> str:
+        if not _USER.match(v):
+            raise ValueError(f"{v!r} is not a user name")
+        return v
+
+    @model_validator(mode="after")
+    def _shape(self) -> JobSpec:
+        if self.kind == "checkpoint" and self.checkpoint is None:
+            raise ValueError("a checkpoint job needs checkpoint=Checkpoint(total_s=...)")
+        if self.kind in ("multinode", "ray") and self.nodes < 2:
+            raise ValueError(f"a {self.kind} job needs nodes >= 2")
+        if self.time_min_s is not None and self.time_min_s > self.time_s:
+            raise ValueError("time_min_s must not exceed time_s")
+        return self
+
+    @property
+    def paths(self) -> RemotePaths:
+        """The product's directories for this user."""
+        return RemotePaths(self.user, self.scratch_root)
+
+
+def slurm_time(seconds: int) -> str:
+    """Seconds as Slurm's D-HH:MM:SS (rounded up to whole minutes, as Slurm counts)."""
+    minutes = -(-seconds // 60)
+    d, rest = divmod(minutes, 24 * 60)
+    h, m = divmod(rest, 60)
+    return f"{d}-{h:02d}:{m:02d}:00" if d else f"{h:02d}:{m:02d}:00"
+
+
+def render(spec: JobSpec) -> str:
+    """The batch script for `spec`, ready for `sbatch` on stdin."""
+    return "\n".join([*_directives(spec), "", *_preamble(spec), "", *_body(spec), ""])
+
+
+def _directives(s: JobSpec) -> list[str]:
+    logs = s.paths.logs
+    lines = [
+        "#!/bin/bash",
+        f"#SBATCH --job-name={s.name}",
+        f"#SBATCH --partition={s.partition}",
+        f"#SBATCH --time={slurm_time(s.time_s)}",
+        f"#SBATCH --nodes={s.nodes}",
+        f"#SBATCH --cpus-per-task={s.cpus_per_task}",
+        f"#SBATCH --output={logs}/%x-%j.out",
+        f"#SBATCH --error={logs}/%x-%j.err",
+    ]
+    if s.nodes > 1:
+        lines.append("#SBATCH --ntasks-per-node=1")
+    if s.account:
+        lines.append(f"#SBATCH --account={s.account}")
+    if s.time_min_s:
+        lines.append(f"#SBATCH --time-min={slurm_time(s.time_min_s)}")
+    if s.gres:
+        lines.append(f"#SBATCH --gres={s.gres}")
+    if s.mem_gb:
+        lines.append(f"#SBATCH --mem={s.mem_gb}G")
+    if s.constraint:
+        lines.append(f"#SBATCH --constraint={s.constraint}")
+    if s.checkpoint:
+        # B: signal the batch shell, which forwards it to the command.
+        lines.append(f"#SBATCH --signal=B:USR1@{s.checkpoint.buffer_s}")
+    return lines
+
+
+def _preamble(s: JobSpec) -> list[str]:
+    q = shlex.quote
+    p = s.paths
+    lines = ["set -uo pipefail"]
+    if s.env_file:
+        lines += [
+            f"rv_env={q(s.env_file)}",
+            # Secrets live only in this 0600 file; read it, then remove it.
+            'if [ -f "$rv_env" ]; then set -a; . "$rv_env"; set +a; rm -f -- "$rv_env"; fi',
+        ]
+    if s.modules:
+        lines.append(
+            "if type module >/dev/null 2>&1; then module load "
+            + " ".join(q(m) for m in s.modules)
+            + "; fi"
+        )
+    lines += [
+        f"export OMP_NUM_THREADS={s.cpus_per_task}",
+        "export TOKENIZERS_PARALLELISM=false",
+        *(f"export {k}={q(v)}" for k, v in sorted(s.cache_env.items()) if _is_env_name(k)),
+        f"export RV_CHECKPOINT_DIR={q(p.checkpoints)}/\"$SLURM_JOB_NAME-$SLURM_JOB_ID\"",
+        'export CHECKPOINT_DIR="$RV_CHECKPOINT_DIR"',
+        'mkdir -p -- "$RV_CHECKPOINT_DIR"',
+    ]
+    if s.workdir:
+        lines.append(f"cd -- {q(s.workdir)} || exit 1")
+    return lines
+
+
+def _is_env_name(name: str) -> bool:
+    return re.match(r"^[A-Z_][A-Z0-9_]*$", name) is not None
+
+
+def _body(s: JobSpec) -> list[str]:
+    cmd = shlex.join(s.command)
+    if s.kind == "simple":
+        return [cmd]
+    if s.kind == "multinode":
+        return [
+            'export MASTER_ADDR=$(scontrol show hostnames "$SLURM_JOB_NODELIST" | head -n 1)',
+            # A port derived from the job id: two jobs sharing a node do not collide.
+            "export MASTER_PORT=$((20000 + SLURM_JOB_ID % 20000))",
+            'export NNODES="$SLURM_JOB_NUM_NODES"',
+            "srun --ntasks-per-node=1 bash -c 'export NODE_RANK=$SLURM_PROCID; exec \"$@\"' "
+            f"rv-task {cmd}",
+        ]
+    if s.kind == "ray":
+        return [
+            'rv_nodes=($(scontrol show hostnames "$SLURM_JOB_NODELIST"))',
+            'rv_head=${rv_nodes[0]}',
+            "export RAY_PORT=$((20000 + SLURM_JOB_ID % 20000))",
+            'export RAY_ADDRESS="$rv_head:$RAY_PORT"',
+            'srun --nodes=1 --ntasks=1 -w "$rv_head" ray start --head --port="$RAY_PORT" --block &',
+            "sleep 10",
+            'if [ "${#rv_nodes[@]}" -gt 1 ]; then',
+            '  srun --nodes=$((${#rv_nodes[@]} - 1)) --ntasks=$((${#rv_nodes[@]} - 1)) '
+            '--exclude="$rv_head" ray start --address="$RAY_ADDRESS" --block &',
+            "  sleep 5",
+            "fi",
+            cmd,
+        ]
+    return _checkpoint_body(s, cmd)
+
+
+def _checkpoint_body(s: JobSpec, cmd: str) -> list[str]:
+    assert s.checkpoint is not None  # guaranteed by JobSpec._shape
+    total = s.checkpoint.total_s
+    return [
+        f"rv_total={total}",
+        # Each segment carries the runtime of the ones before it.
+        "rv_before=${RV_ELAPSED_S:-0}",
+        "rv_start=$(date +%s)",
+        "rv_stopping=0",
+        "trap 'rv_stopping=1; kill -USR1 \"$rv_child\" 2>/dev/null' USR1",
+        f"{cmd} &",
+        "rv_child=$!",
+        # `wait` returns early when a trap runs; keep waiting until the command ends.
+        'while :; do wait "$rv_child"; rv_status=$?; kill -0 "$rv_child" 2>/dev/null || break; done',
+        "rv_elapsed=$((rv_before + $(date +%s) - rv_start))",
+        'if [ "$rv_stopping" = 1 ] && [ "$rv_elapsed" -lt "$rv_total" ]; then',
+        # The next segment gets what is left plus the buffer, so it never starts
+        # inside its own warning window.
+        f"  rv_left=$(( (rv_total - rv_elapsed + {s.checkpoint.buffer_s} + 59) / 60 ))",
+        f"  rv_seg=$(( {-(-s.time_s // 60)} < rv_left ? {-(-s.time_s // 60)} : rv_left ))",
+        '  echo "rv: segment ended after ${rv_elapsed}s of ${rv_total}s; resubmitting" >&2',
+        # The job's own script, as Slurm stored it, is the next segment.
+        '  scontrol write batch_script "$SLURM_JOB_ID" - | '
+        'sbatch --export=ALL,RV_ELAPSED_S="$rv_elapsed" --time="$rv_seg" >&2',
+        "  exit 0",
+        "fi",
+        'exit "$rv_status"',
+    ]
