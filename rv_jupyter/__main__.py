@@ -12,7 +12,9 @@ def main(argv: list[str] | None = None) -> int:
     """Entry point; returns the process exit status."""
     parser = argparse.ArgumentParser(prog="python -m rv_jupyter", description=__doc__)
     parser.add_argument("command", choices=["state"], help="state: print the cluster state")
-    parser.add_argument("--config", help="rv config file (default: $RV_CONFIG or ~/.rv/config.toml)")
+    parser.add_argument(
+        "--config", help="rv config file (default: $RV_CONFIG or ~/.rv/config.toml)"
+    )
     parser.add_argument("--json", action="store_true", help="print JSON instead of a table")
     args = parser.parse_args(argv)
 

@@ -109,7 +109,8 @@ def load(path: str | os.PathLike[str] | None = None) -> RvConfig:
         raise ConfigError(
             f"No rv config at {p}.",
             hint="Run `%rv_init` in a notebook to create it, or write it by hand, e.g.\n"
-            f'    [connection]\n    host = "{LOGIN_HOST}"\n    user = "abs6bd"   # your computing id'
+            f'    [connection]\n    host = "{LOGIN_HOST}"\n'
+            '    user = "abs6bd"   # your computing id'
             + (f"\n(or unset {ENV_VAR}, which points here)" if os.environ.get(ENV_VAR) else ""),
             path=str(p),
         )
@@ -130,7 +131,7 @@ def parse(text: str, *, source: str = "<config>") -> RvConfig:
     except TomlParseError as exc:
         raise ConfigError(
             f"{source} is not valid TOML: {exc}.",
-            hint="Fix the line shown (strings need quotes: user = \"abs6bd\").",
+            hint='Fix the line shown (strings need quotes: user = "abs6bd").',
             path=source,
         ) from exc
     try:

@@ -102,14 +102,11 @@ class SlurmError(RvError):
 class ParseError(SlurmError):
     """Output of a cluster command that could not be read."""
 
-    def __init__(
-        self, message: str, *, command: str, line: str, hint: str | None = None
-    ) -> None:
+    def __init__(self, message: str, *, command: str, line: str, hint: str | None = None) -> None:
         shown = line if len(line) <= 300 else line[:300] + "…"
         super().__init__(
             f"{message} (in `{command}` output: {shown!r})",
-            hint=hint
-            or "The cluster's output format may have changed; please report this line.",
+            hint=hint or "The cluster's output format may have changed; please report this line.",
             command=command,
             line=line,
         )

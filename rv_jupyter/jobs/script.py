@@ -169,7 +169,7 @@ def _preamble(s: JobSpec) -> list[str]:
         f"export OMP_NUM_THREADS={s.cpus_per_task}",
         "export TOKENIZERS_PARALLELISM=false",
         *(f"export {k}={q(v)}" for k, v in sorted(s.cache_env.items()) if _is_env_name(k)),
-        f"export RV_CHECKPOINT_DIR={q(p.checkpoints)}/\"$SLURM_JOB_NAME-$SLURM_JOB_ID\"",
+        f'export RV_CHECKPOINT_DIR={q(p.checkpoints)}/"$SLURM_JOB_NAME-$SLURM_JOB_ID"',
         'export CHECKPOINT_DIR="$RV_CHECKPOINT_DIR"',
         'mkdir -p -- "$RV_CHECKPOINT_DIR"',
     ]
@@ -198,13 +198,13 @@ def _body(s: JobSpec) -> list[str]:
     if s.kind == "ray":
         return [
             'rv_nodes=($(scontrol show hostnames "$SLURM_JOB_NODELIST"))',
-            'rv_head=${rv_nodes[0]}',
+            "rv_head=${rv_nodes[0]}",
             "export RAY_PORT=$((20000 + SLURM_JOB_ID % 20000))",
             'export RAY_ADDRESS="$rv_head:$RAY_PORT"',
             'srun --nodes=1 --ntasks=1 -w "$rv_head" ray start --head --port="$RAY_PORT" --block &',
             "sleep 10",
             'if [ "${#rv_nodes[@]}" -gt 1 ]; then',
-            '  srun --nodes=$((${#rv_nodes[@]} - 1)) --ntasks=$((${#rv_nodes[@]} - 1)) '
+            "  srun --nodes=$((${#rv_nodes[@]} - 1)) --ntasks=$((${#rv_nodes[@]} - 1)) "
             '--exclude="$rv_head" ray start --address="$RAY_ADDRESS" --block &',
             "  sleep 5",
             "fi",
@@ -226,7 +226,8 @@ def _checkpoint_body(s: JobSpec, cmd: str) -> list[str]:
         f"{cmd} &",
         "rv_child=$!",
         # `wait` returns early when a trap runs; keep waiting until the command ends.
-        'while :; do wait "$rv_child"; rv_status=$?; kill -0 "$rv_child" 2>/dev/null || break; done',
+        'while :; do wait "$rv_child"; rv_status=$?; '
+        'kill -0 "$rv_child" 2>/dev/null || break; done',
         "rv_elapsed=$((rv_before + $(date +%s) - rv_start))",
         'if [ "$rv_stopping" = 1 ] && [ "$rv_elapsed" -lt "$rv_total" ]; then',
         # The next segment gets what is left plus the buffer, so it never starts

@@ -80,7 +80,10 @@ def rpc_counts_by_type() -> dict[str, int]:
     out = as_admin("sdiag")
     section = out.split("Remote Procedure Call statistics by message type", 1)[1]
     section = section.split("Remote Procedure Call statistics by user", 1)[0]
-    return {m.group(1): int(m.group(2)) for m in re.finditer(r"(\w+)\s*\(\s*\d+\)\s*count:(\d+)", section)}
+    return {
+        m.group(1): int(m.group(2))
+        for m in re.finditer(r"(\w+)\s*\(\s*\d+\)\s*count:(\d+)", section)
+    }
 
 
 @pytest.fixture

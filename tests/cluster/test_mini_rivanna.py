@@ -45,7 +45,8 @@ def test_partitions_are_named_and_limited_as_on_rivanna() -> None:
 def test_a_job_gets_its_gpus_and_its_node_name() -> None:
     out = ssh(
         "mini-rivanna",
-        "srun -p gpu-a6000 --gres=gpu:a6000:2 -t 1 bash -c 'echo $CUDA_VISIBLE_DEVICES $(hostname)'",
+        "srun -p gpu-a6000 --gres=gpu:a6000:2 -t 1 "
+        "bash -c 'echo $CUDA_VISIBLE_DEVICES $(hostname)'",
     )
     assert out.returncode == 0, out.stderr
     gpus, host = out.stdout.split()
@@ -123,7 +124,7 @@ def test_stand_ins_print_uva_formats_from_their_data(stand_in_data: Path) -> Non
     out = ssh("mini-rivanna", "allocations")
     assert out.returncode == 0, out.stderr
     assert "account_name" in out.stdout
-    row = [ln for ln in out.stdout.splitlines() if ln.startswith("lab_x")][0]
+    row = next(ln for ln in out.stdout.splitlines() if ln.startswith("lab_x"))
     assert row.split()[1:] == ["5000.00", "1234.50", "3765.50"]
     out = ssh("mini-rivanna", "hdquota")
     assert "Home Directory" in out.stdout

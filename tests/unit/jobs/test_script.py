@@ -58,7 +58,9 @@ def test_simple_script_directives() -> None:
     assert lines[-1] == "python train.py"
 
 
-@pytest.mark.parametrize(("s", "want"), [(60, "00:01:00"), (61, "00:02:00"), (3 * 86400, "3-00:00:00")])
+@pytest.mark.parametrize(
+    ("s", "want"), [(60, "00:01:00"), (61, "00:02:00"), (3 * 86400, "3-00:00:00")]
+)
 def test_slurm_time(s: int, want: str) -> None:
     assert slurm_time(s) == want
 
@@ -87,7 +89,10 @@ def test_no_user_value_executes(template: str, tmp_path: Path) -> None:
     workdir.mkdir()
     env_file = tmp_path / "job.env"
     env_file.write_text("SECRET_TOKEN=s3cr3t\n")
-    echo = "import json,os,sys; print(json.dumps([sys.argv[1:], os.getcwd(), os.environ['HF_HOME'], os.environ.get('SECRET_TOKEN')]))"
+    echo = (
+        "import json,os,sys; print(json.dumps([sys.argv[1:], os.getcwd(),"
+        " os.environ['HF_HOME'], os.environ.get('SECRET_TOKEN')]))"
+    )
     spec = a_spec(
         command=(sys.executable, "-c", echo, payload, "--flag=" + payload),
         workdir=str(workdir),

@@ -1,0 +1,60 @@
+"""The one background event loop behind the sync facade.
+
+Notebook code calls `run_sync(coro)`; the coroutine runs on a daemon thread's loop
+owned by this module. This works whether or not the caller already has a running loop
+(an IPython kernel does), with no nested-loop patching: the caller's thread just waits.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import contextlib
+import threading
+from collections.abc import Coroutine
+from typing import Any, TypeVar
+
+T = TypeVar("T")
+
+_lock = threading.Lock()
+_loop: asyncio.AbstractEventLoop | None = None
+
+
+def loop() -> asyncio.AbstractEventLoop:
+    """The background loop, started on first use."""
+    global _loop
+    with _lock:
+        if _loop is None or _loop.is_closed():
+            new = asyncio.new_event_loop()
+            thread = threading.Thread(target=new.run_forever, name="rv-jupyter-loop", daemon=True)
+            thread.start()
+            _loop = new
+        return _loop
+
+
+def run_sync(coro: Coroutine[Any, Any, T], timeout: float | None = None) -> T:
+    """Run `coro` on the background loop and wait for its result.
+
+    KeyboardInterrupt (a notebook's stop button) cancels the coroutine, waits briefly
+    for its clean-up, and re-raises.
+    """
+    bg = loop()
+    try:
+        running = asyncio.get_running_loop()
+    except RuntimeError:
+        running = None
+    if running is bg:
+        coro.close()
+        raise RuntimeError("run_sync() called from the rv background loop; await instead")
+    future = asyncio.run_coroutine_threadsafe(coro, bg)
+    try:
+        return future.result(timeout)
+    except KeyboardInterrupt:
+        future.cancel()
+        # Give its clean-up (e.g. cancelling submitted jobs) a moment to finish.
+        with contextlib.suppress(concurrent.futures.CancelledError, Exception):
+            future.result(5)
+        raise
+    except concurrent.futures.TimeoutError:
+        future.cancel()
+        raise

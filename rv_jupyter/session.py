@@ -1,0 +1,153 @@
+"""The cluster handle: one per configured cluster and process, over one SSH connection.
+
+Faces (magics, widgets, the server extension) call these methods and nothing below
+them. Async methods are the core; the sync ones wrap them once through
+`rv_jupyter.background` so notebook code never needs an event loop of its own.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, ClassVar
+
+from rv_jupyter import config as rv_config
+from rv_jupyter import slurm
+from rv_jupyter.background import run_sync
+from rv_jupyter.errors import ParseError
+from rv_jupyter.remote import Completed, Connection, SshTarget
+from rv_jupyter.state import ClusterState, gpu_availability
+
+
+@dataclass(frozen=True)
+class _Read:
+    """One command of the state batch and what to do with its output."""
+
+    name: str
+    command: str
+    parse: Callable[[str], Any]
+
+
+# `id -un` costs no Slurm RPC and tells who we are when the user comes from ~/.ssh/config.
+_WHOAMI = "id -un"
+
+
+def _state_reads() -> list[_Read]:
+    # Every read is independent of the user name on our side (--me, -U), so the batch
+    # needs no first round trip to learn it.
+    return [
+        _Read("sinfo", slurm.sinfo.COMMAND, slurm.parse_sinfo),
+        _Read("squeue", slurm.squeue.COMMAND, slurm.parse_squeue),
+        _Read("sshare", slurm.sshare.COMMAND, slurm.parse_sshare),
+        _Read("allocations", slurm.allocations.COMMAND, slurm.parse_allocations),
+        _Read("hdquota", slurm.hdquota.COMMAND, slurm.parse_hdquota),
+    ]
+
+
+def ssh_target(cfg: rv_config.RvConfig) -> SshTarget:
+    """Where to connect, from the [connection] section."""
+    c = cfg.connection
+    return SshTarget(
+        host=c.host,
+        user=c.user,
+        port=c.port,
+        identity_files=(str(Path(c.identity_file).expanduser()),) if c.identity_file else (),
+        known_hosts=str(Path(c.known_hosts).expanduser()) if c.known_hosts else None,
+        ssh_config=(str(Path(c.ssh_config).expanduser()),) if c.ssh_config else None,
+        proxy_jump=c.proxy_jump,
+    )
+
+
+class Cluster:
+    """A configured cluster: its config and its one shared SSH connection."""
+
+    _registry: ClassVar[dict[SshTarget, Cluster]] = {}
+    _registry_lock: ClassVar[threading.Lock] = threading.Lock()
+
+    def __init__(self, cfg: rv_config.RvConfig, *, source: str | None = None) -> None:
+        self.config = cfg
+        self.source = source
+        self.target = ssh_target(cfg)
+        self.connection = Connection.for_target(self.target)
+
+    @classmethod
+    def from_config(cls, path: str | None = None) -> Cluster:
+        """The handle for the config at `path` ($RV_CONFIG, ~/.rv/config.toml); reused."""
+        cfg = rv_config.load(path)
+        target = ssh_target(cfg)
+        with cls._registry_lock:
+            existing = cls._registry.get(target)
+            if existing is None:
+                existing = cls._registry[target] = cls(cfg, source=str(rv_config.config_path(path)))
+            return existing
+
+    @property
+    def host(self) -> str:
+        """The login host (or alias) from the config."""
+        return self.config.connection.host
+
+    # -- core (async) ---------------------------------------------------------------
+
+    async def arun(self, command: str, *, stdin: str | None = None, timeout: float = 60) -> str:
+        """Run one command on the login node; its stdout (CommandFailed on non-zero exit)."""
+        done = await self.connection.run(command, stdin=stdin, timeout=timeout)
+        return done.stdout
+
+    async def astate(self) -> ClusterState:
+        """Read the whole cluster state in one SSH round trip."""
+        reads = _state_reads()
+        results = await self.connection.batch([_WHOAMI, *(r.command for r in reads)], parallel=True)
+        user = results[0].stdout.strip() or (self.config.connection.user or "?")
+        parsed: dict[str, Any] = {}
+        errors: dict[str, str] = {}
+        for read, result in zip(reads, results[1:], strict=True):
+            try:
+                parsed[read.name] = read.parse(_checked(read, result))
+            except _Unreadable as exc:
+                errors[read.name] = str(exc)
+            except ParseError as exc:
+                errors[read.name] = exc.message
+        return ClusterState(
+            user=user,
+            host=self.host,
+            read_at=datetime.now(timezone.utc).astimezone(),
+            gpus=gpu_availability(parsed.get("sinfo", [])),
+            jobs=parsed.get("squeue", []),
+            fairshare=parsed.get("sshare", []),
+            allocations=parsed.get("allocations", []),
+            quotas=parsed.get("hdquota", []),
+            errors=errors,
+        )
+
+    async def aclose(self) -> None:
+        """Close the SSH connection (others sharing it will reconnect on next use)."""
+        await self.connection.close()
+
+    # -- sync facade ----------------------------------------------------------------
+
+    def state(self) -> ClusterState:
+        """Read the whole cluster state in one SSH round trip (blocking)."""
+        return run_sync(self.astate())
+
+    def run(self, command: str, *, stdin: str | None = None, timeout: float = 60) -> str:
+        """Run one command on the login node (blocking); its stdout."""
+        return run_sync(self.arun(command, stdin=stdin, timeout=timeout))
+
+    def close(self) -> None:
+        """Close the SSH connection (blocking)."""
+        run_sync(self.aclose())
+
+
+class _Unreadable(Exception):
+    """A state command failed; its reason goes into ClusterState.errors."""
+
+
+def _checked(read: _Read, result: Completed) -> str:
+    if result.exit_status != 0:
+        why = (result.stderr.strip() or result.stdout.strip()).splitlines()
+        last = why[-1] if why else "no output"
+        raise _Unreadable(f"`{read.command.split()[0]}` exited {result.exit_status}: {last}")
+    return result.stdout

@@ -1,0 +1,63 @@
+"""GRES and TRES strings: `gpu:a6000:8(S:0-47)`, `gpu:a6000:2(IDX:0-1)`, `gres/gpu:a100=4`."""
+
+from __future__ import annotations
+
+import re
+
+_ENTRY = re.compile(r"^gpu(?::(?P<type>[^:(]+))?:(?P<count>\d+)")
+
+
+def gpus(gres: str) -> tuple[str | None, int]:
+    """The GPU type and count in a GRES list (first typed GPU entry; other GRES ignored).
+
+    `(S:0-47)`/`(IDX:0-1)` suffixes are socket and index details, not part of the count.
+    """
+    gtype: str | None = None
+    total = 0
+    for entry in _split(gres):
+        m = _ENTRY.match(entry)
+        if not m:
+            continue
+        if gtype is None:
+            gtype = m.group("type")
+        total += int(m.group("count"))
+    return gtype, total
+
+
+def _split(gres: str) -> list[str]:
+    # Commas separate entries but also appear inside (IDX:0,2-3): split only outside ().
+    out, depth, cur = [], 0, ""
+    for ch in gres.strip():
+        if ch == "(":
+            depth += 1
+        elif ch == ")":
+            depth -= 1
+        if ch == "," and depth == 0:
+            out.append(cur)
+            cur = ""
+        else:
+            cur += ch
+    out.append(cur)
+    return [e.strip().removeprefix("gres:").removeprefix("gres/") for e in out if e.strip()]
+
+
+def tres(text: str) -> dict[str, str]:
+    """`cpu=4,mem=16G,gres/gpu:a6000=2` as a dict."""
+    out = {}
+    for part in text.split(","):
+        key, sep, value = part.partition("=")
+        if sep:
+            out[key.strip()] = value.strip()
+    return out
+
+
+def gpus_in_tres(text: str) -> int:
+    """GPU count in a TRES string (`gres/gpu=2`, or the typed entries when untyped is absent)."""
+    t = tres(text)
+    if "gres/gpu" in t:
+        return _int(t["gres/gpu"])
+    return sum(_int(v) for k, v in t.items() if k.startswith("gres/gpu:"))
+
+
+def _int(v: str) -> int:
+    return int(v) if v.isdigit() else 0

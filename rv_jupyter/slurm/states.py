@@ -1,0 +1,102 @@
+"""Node and job states, including the suffixed and odd forms Slurm prints."""
+
+from __future__ import annotations
+
+import re
+from enum import Enum
+
+
+class NodeState(str, Enum):
+    """What a node can do for a new job."""
+
+    idle = "idle"
+    mixed = "mixed"
+    allocated = "allocated"
+    down = "down"
+    drain = "drain"
+    reserved = "reserved"
+    unknown = "unknown"
+
+
+_NODE = {
+    "idle": NodeState.idle, "mix": NodeState.mixed, "mixed": NodeState.mixed,
+    "alloc": NodeState.allocated, "allocated": NodeState.allocated,
+    "comp": NodeState.allocated, "completing": NodeState.allocated,
+    "down": NodeState.down, "fail": NodeState.down, "failing": NodeState.down,
+    "inval": NodeState.down, "invalid": NodeState.down, "not_responding": NodeState.down,
+    "no_respond": NodeState.down, "unk": NodeState.unknown, "unknown": NodeState.unknown,
+    "drain": NodeState.drain, "drained": NodeState.drain, "drng": NodeState.drain,
+    "draining": NodeState.drain, "maint": NodeState.reserved, "resv": NodeState.reserved,
+    "reserved": NodeState.reserved, "plnd": NodeState.reserved, "planned": NodeState.reserved,
+    "boot": NodeState.down, "powered_down": NodeState.down, "power_down": NodeState.down,
+    "powering_up": NodeState.down, "future": NodeState.down,
+}  # fmt: skip
+
+
+def node_state(raw: str) -> NodeState:
+    """Map `mix-`, `drain*`, `idle~`, `IDLE+DRAIN`, `inval`... to a NodeState."""
+    words = [w for w in re.split(r"[+]", raw.strip().lower()) if w]
+    states = [_NODE.get(w.rstrip("*~#!%$@^-")) for w in words]
+    # Flags such as +DRAIN outrank the base state: a draining idle node takes no job.
+    for strong in (NodeState.down, NodeState.drain, NodeState.reserved):
+        if strong in states:
+            return strong
+    known = [s for s in states if s is not None]
+    if not known:
+        return NodeState.unknown
+    if raw.strip().endswith("*"):
+        return NodeState.down  # '*': not responding
+    return known[0]
+
+
+class JobState(str, Enum):
+    """A job's state as squeue and sacct report it."""
+
+    pending = "pending"
+    running = "running"
+    completing = "completing"
+    completed = "completed"
+    cancelled = "cancelled"
+    failed = "failed"
+    timeout = "timeout"
+    node_fail = "node_fail"
+    preempted = "preempted"
+    out_of_memory = "out_of_memory"
+    suspended = "suspended"
+    configuring = "configuring"
+    requeued = "requeued"
+    boot_fail = "boot_fail"
+    deadline = "deadline"
+    unknown = "unknown"
+
+    @property
+    def finished(self) -> bool:
+        """The job will never run again."""
+        return self in _FINISHED
+
+
+_FINISHED = {
+    JobState.completed, JobState.cancelled, JobState.failed, JobState.timeout,
+    JobState.node_fail, JobState.preempted, JobState.out_of_memory, JobState.boot_fail,
+    JobState.deadline,
+}  # fmt: skip
+
+_JOB_CODES = {
+    "PD": "pending", "R": "running", "CG": "completing", "CD": "completed", "CA": "cancelled",
+    "F": "failed", "TO": "timeout", "NF": "node_fail", "PR": "preempted", "OOM": "out_of_memory",
+    "S": "suspended", "CF": "configuring", "RQ": "requeued", "BF": "boot_fail", "DL": "deadline",
+}  # fmt: skip
+
+
+def job_state(raw: str) -> tuple[JobState, str | None]:
+    """A JobState and, for `CANCELLED by 12345`, who cancelled it."""
+    t = raw.strip()
+    by = None
+    m = re.match(r"^(\w+)\s+by\s+(\S+)$", t)
+    if m:
+        t, by = m.group(1), m.group(2)
+    t = _JOB_CODES.get(t.upper(), t).lower().rstrip("+")
+    try:
+        return JobState(t), by
+    except ValueError:
+        return JobState.unknown, by

@@ -1,0 +1,71 @@
+"""Bad connection settings give typed errors a user can act on, through connect()."""
+
+from __future__ import annotations
+
+import socket
+import subprocess
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+import rv_jupyter
+from rv_jupyter.errors import (
+    AuthFailed,
+    ConfigError,
+    HostKeyChanged,
+    HostKeyUnknown,
+    HostUnreachable,
+)
+
+Variant = Callable[..., Path]
+
+
+def _unused_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def test_missing_config_is_a_config_error(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="No rv config"):
+        rv_jupyter.connect(str(tmp_path / "absent.toml"))
+
+
+def test_wrong_user_is_an_auth_error(a_config_variant: Variant) -> None:
+    cluster = rv_jupyter.connect(str(a_config_variant(connection={"user": "nobody"})))
+    with pytest.raises(AuthFailed) as err:
+        cluster.state()
+    assert "id_ed25519" in str(err.value)
+
+
+def test_closed_port_is_unreachable_with_a_vpn_hint(a_config_variant: Variant) -> None:
+    cluster = rv_jupyter.connect(str(a_config_variant(connection={"port": _unused_port()})))
+    with pytest.raises(HostUnreachable) as err:
+        cluster.state()
+    assert "VPN" in str(err.value)
+
+
+def test_unknown_host_key_is_refused_with_its_fingerprint(
+    a_config_variant: Variant, tmp_path: Path
+) -> None:
+    empty = tmp_path / "known_hosts"
+    empty.write_text("")
+    cluster = rv_jupyter.connect(str(a_config_variant(connection={"known_hosts": str(empty)})))
+    with pytest.raises(HostKeyUnknown) as err:
+        cluster.state()
+    assert "SHA256:" in str(err.value)
+
+
+def test_changed_host_key_is_refused(a_config_variant: Variant, tmp_path: Path) -> None:
+    wrong = tmp_path / "known_hosts"
+    port = rv_jupyter.config.load(a_config_variant()).connection.port
+    # A valid key, but not the server's.
+    subprocess.run(
+        ["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(tmp_path / "other")], check=True
+    )
+    other = " ".join((tmp_path / "other.pub").read_text().split()[:2])
+    wrong.write_text(f"[127.0.0.1]:{port} {other}\n")
+    cluster = rv_jupyter.connect(str(a_config_variant(connection={"known_hosts": str(wrong)})))
+    with pytest.raises(HostKeyChanged):
+        cluster.state()
