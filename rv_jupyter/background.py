@@ -11,6 +11,7 @@ import asyncio
 import concurrent.futures
 import contextlib
 import threading
+import time
 from collections.abc import Coroutine
 from typing import Any, TypeVar
 
@@ -47,8 +48,15 @@ def run_sync(coro: Coroutine[Any, Any, T], timeout: float | None = None) -> T:
         coro.close()
         raise RuntimeError("run_sync() called from the rv background loop; await instead")
     future = asyncio.run_coroutine_threadsafe(coro, bg)
+    deadline = None if timeout is None else time.monotonic() + timeout
     try:
-        return future.result(timeout)
+        # Short waits keep this thread responsive to Ctrl-C however it is delivered.
+        while not future.done():
+            left = None if deadline is None else deadline - time.monotonic()
+            if left is not None and left <= 0:
+                raise concurrent.futures.TimeoutError()
+            concurrent.futures.wait([future], timeout=0.2 if left is None else min(0.2, left))
+        return future.result()
     except KeyboardInterrupt:
         future.cancel()
         # Give its clean-up (e.g. cancelling submitted jobs) a moment to finish.

@@ -156,6 +156,9 @@ class Connection:
             ) from exc
         except _DROPPED as exc:
             raise _Dropped() from exc
+        if proc.exit_status is None and proc.exit_signal is None:
+            # The channel closed without an exit status: the connection went away.
+            raise _Dropped()
         out, err = proc.stdout, proc.stderr
         return Completed(
             command,

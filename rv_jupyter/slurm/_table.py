@@ -1,8 +1,9 @@
 """Reading `|`-delimited Slurm output by header names, never by position.
 
-Our format strings put `|` between fields and the one free-text field (a job name)
-last, so a `|` typed into a name lands in that field instead of shifting the others.
-Fixed-width output (`-O` with sizes, `%.Nx`) is avoided: widths cut long values.
+Our format strings put `|` after every field (`-O "Field:|"`: with a suffix and no
+size, Slurm 22.05-24.x print the whole value; without one a field is padded *and cut*
+to 20 characters) and the one free-text field (a job name) last, so a `|` typed into a
+name lands in that field instead of shifting the others.
 """
 
 from __future__ import annotations

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import re
 
-_ENTRY = re.compile(r"^gpu(?::(?P<type>[^:(]+))?:(?P<count>\d+)")
+# `gpu:a6000:8(S:0-47)` (sinfo, squeue of Slurm <= 22.05) or `gpu:a100=4` (the TRES
+# form newer squeue prints for tres-per-node, after the `gres/` prefix is dropped).
+_ENTRY = re.compile(r"^gpu(?::(?P<type>[^:(=]+))?[:=](?P<count>\d+)")
 
 
 def gpus(gres: str) -> tuple[str | None, int]:

@@ -16,7 +16,7 @@ if TYPE_CHECKING:
 COMMAND = (
     "sinfo --Node -O "
     "NodeList:'|',Partition:'|',StateLong:'|',Gres:'|',GresUsed:'|',CPUsState:'|',"
-    "Memory:'|',AllocMem:'|',Features:'|',Reason"
+    "Memory:'|',AllocMem:'|',Features:'|',Reason:'|'"
 )
 
 

@@ -18,7 +18,7 @@ if TYPE_CHECKING:
 FIELDS = (
     "JobID:'|',Partition:'|',State:'|',Reason:'|',TimeUsed:'|',TimeLimit:'|',StartTime:'|',"
     "SubmitTime:'|',NumNodes:'|',NumCPUs:'|',tres-per-node:'|',Account:'|',UserName:'|',"
-    "NodeList:'|',Name"
+    "NodeList:'|',Name:'|'"
 )
 # --me (Slurm >= 20.11) needs no user name, so the state batch needs no first trip;
 # --local skips a federation lookup (one slurmctld RPC) on clusters that have none.
