@@ -12,6 +12,7 @@ from rv_jupyter import config as rv_config
 from rv_jupyter.errors import CommandFailed, CommandTimeout, ConnectionLost
 from rv_jupyter.remote import Connection, SshTarget
 from rv_jupyter.session import ssh_target
+from tests.cluster.conftest import MINI
 
 
 @pytest.fixture
@@ -109,3 +110,17 @@ async def test_one_connection_for_concurrent_callers(a_target: SshTarget) -> Non
     results = await asyncio.gather(*(shared.run(f"echo {i}") for i in range(5)))
     assert [r.stdout.strip() for r in results] == [str(i) for i in range(5)]
     assert shared.connects - before == 1
+
+
+async def test_honours_ssh_config_alias_and_proxy_jump(a_target: SshTarget) -> None:
+    # The cluster's client config: Host alias -> HostName/Port/User/IdentityFile/
+    # UserKnownHostsFile, and `Host udc-*` -> ProxyJump through the login node.
+    config = str(MINI / "ssh" / "config")
+    login = Connection(SshTarget("mini-rivanna", ssh_config=(config,)))
+    node = Connection(SshTarget("udc-a6k-2", ssh_config=(config,)))
+    try:
+        assert (await login.run("id -un")).stdout.strip() == a_target.user
+        assert (await node.run("hostname")).stdout.strip() == "udc-a6k-2"
+    finally:
+        await login.close()
+        await node.close()
