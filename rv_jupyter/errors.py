@@ -11,6 +11,7 @@
     │   ├── ConnectionLost       dropped and could not be re-established
     │   ├── CommandFailed        a remote command exited non-zero
     │   └── CommandTimeout       no answer in time (also an asyncio.TimeoutError)
+    ├── RequestError             a request that is malformed or over a limit (nothing submitted)
     └── SlurmError               what Slurm or UVA's tools told us
         ├── ParseError           output we cannot read (shows the offending line)
         └── SubmitRefused        sbatch refused a job (reason from Slurm)
@@ -93,6 +94,10 @@ class CommandFailed(SshError):
 
 class CommandTimeout(SshError, asyncio.TimeoutError):
     """A remote command or the connection did not answer in time."""
+
+
+class RequestError(RvError):
+    """A request that cannot be served as asked; nothing was submitted."""
 
 
 class SlurmError(RvError):

@@ -1,0 +1,1 @@
+"""The fan-out allocator: pure decisions (request, strategies, ranking) beside the async loop."""

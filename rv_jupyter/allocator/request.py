@@ -1,0 +1,191 @@
+"""What the user asks for, checked against Rivanna's limits before anything is submitted."""
+
+from __future__ import annotations
+
+import re
+import secrets
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from rv_jupyter.cluster import GPU_TYPES, GpuType
+from rv_jupyter.cluster.rivanna import MAX_GPUS_PER_USER
+from rv_jupyter.errors import RequestError
+
+_UNITS = {"s": 1, "m": 60, "min": 60, "h": 3600, "d": 86400}
+
+
+def parse_time(text: str | int) -> int:
+    """Seconds in `90m`, `2h`, `1.5h`, `3d`, `2h30m`, `1:30:00`, `2-00:00:00` or minutes."""
+    if isinstance(text, int):
+        return text
+    t = text.strip().lower().replace(" ", "")
+    m = re.fullmatch(r"(?:(\d+)-)?(\d+):(\d{2})(?::(\d{2}))?", t)
+    if m:
+        d, a, b, c = m.groups()
+        h, mi, s = (a, b, c) if c is not None else (a, b, "0")
+        return int(d or 0) * 86400 + int(h) * 3600 + int(mi) * 60 + int(s)
+    parts = re.findall(r"(\d+(?:\.\d+)?)(min|[smhd])", t)
+    if parts and "".join(n + u for n, u in parts) == t:
+        return int(sum(float(n) * _UNITS[u] for n, u in parts))
+    if t.isdigit():
+        return int(t) * 60
+    raise RequestError(
+        f"Cannot read the time {text!r}.",
+        hint="Write it like 90m, 2h, 2h30m, 3d or 2:59:00.",
+    )
+
+
+def parse_mem(text: str | int | None) -> int | None:
+    """GB in `64G`, `64GB`, `512M` (rounded up), or a plain number of GB."""
+    if text is None or isinstance(text, int):
+        return text
+    m = re.fullmatch(r"(\d+(?:\.\d+)?)\s*([mgt]?)b?", text.strip().lower())
+    if not m:
+        raise RequestError(f"Cannot read the memory {text!r}.", hint="Write it like 64G.")
+    value = float(m.group(1)) * {"m": 1 / 1024, "g": 1, "t": 1024, "": 1}[m.group(2)]
+    return max(1, -(-int(value * 1000) // 1000))
+
+
+_FLAGS = {"gpus": "--gpu", "gpu_type": "--type", "time_s": "--time", "mem_gb": "--mem",
+          "vram_gb": "--vram"}  # fmt: skip
+
+
+class Request(BaseModel):
+    """GPUs as a researcher thinks of them; the allocator finds the Slurm for it."""
+
+    model_config = ConfigDict(frozen=True)
+
+    gpus: int = Field(default=1, ge=1)
+    gpu_type: str = "any"
+    time_s: int = Field(default=2 * 3600 + 59 * 60, gt=0)
+    mem_gb: int | None = Field(default=None, ge=1)
+    vram_gb: int | None = Field(default=None, ge=1)  # at least this much per GPU
+    nodes: int | None = Field(default=None, ge=1)
+    name: str = "rv"
+    account: str | None = None
+    # Segments need a payload that saves on SIGUSR1, so they are opt-in.
+    checkpoint: bool = False
+    request_id: str = Field(default_factory=lambda: secrets.token_hex(6))
+
+    @field_validator("gpu_type")
+    @classmethod
+    def _known_type(cls, v: str) -> str:
+        v = v.strip().lower().replace("-", "_")
+        if v != "any" and v not in GPU_TYPES:
+            raise ValueError(f"unknown GPU type {v!r}; known: any, {', '.join(GPU_TYPES)}")
+        return v
+
+    @field_validator("name")
+    @classmethod
+    def _plain_name(cls, v: str) -> str:
+        if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}", v):
+            raise ValueError(f"{v!r}: use letters, digits and . _ - (at most 64)")
+        return v
+
+    @field_validator("request_id")
+    @classmethod
+    def _hex(cls, v: str) -> str:
+        if not re.fullmatch(r"[0-9a-f]{6,32}", v):
+            raise ValueError("request_id must be 6-32 lowercase hex digits")
+        return v
+
+    @classmethod
+    def build(cls, **fields: object) -> Request:
+        """A Request from user-typed values (times like "2h"), with errors that name the field."""
+        if "time" in fields:
+            fields["time_s"] = parse_time(fields.pop("time"))  # type: ignore[arg-type]
+        if "mem" in fields:
+            fields["mem_gb"] = parse_mem(fields.pop("mem"))  # type: ignore[arg-type]
+        try:
+            return cls.model_validate(fields)
+        except ValidationError as exc:
+            e = exc.errors()[0]
+            field = str(e["loc"][0]) if e["loc"] else "request"
+            flag = _FLAGS.get(field, "--" + field.replace("_", "-"))
+            msg = str(e["msg"]).removeprefix("Value error, ")
+            raise RequestError(f"{flag}: {msg}.") from None
+
+    @property
+    def tag(self) -> str:
+        """The Slurm comment every job of this request carries (finds its siblings)."""
+        return f"rv:{self.request_id}"
+
+
+def compatible_types(req: Request) -> tuple[list[GpuType], dict[str, str]]:
+    """GPU types that can serve the whole request, and why each other type cannot.
+
+    Raises RequestError when none can, or when an explicitly asked type cannot: an
+    impossible request submits nothing.
+    """
+    if req.gpus > MAX_GPUS_PER_USER:
+        raise RequestError(
+            f"Rivanna allows at most {MAX_GPUS_PER_USER} GPUs per user; you asked {req.gpus}.",
+            hint=f"Try --gpu {MAX_GPUS_PER_USER}.",
+        )
+    asked = [GPU_TYPES[req.gpu_type]] if req.gpu_type != "any" else list(GPU_TYPES.values())
+    ok, skipped = [], {}
+    for t in asked:
+        why = _why_not(t, req)
+        if why:
+            skipped[t.key] = why
+        else:
+            ok.append(t)
+    if not ok:
+        if req.gpu_type != "any":
+            t = asked[0]
+            raise RequestError(f"{t.label} ({t.partition}): {skipped[t.key]}.", hint=_hint(t, req))
+        raise RequestError(
+            "No GPU type can serve this request: "
+            + "; ".join(f"{k}: {v}" for k, v in skipped.items())
+            + ".",
+            hint="Ask for fewer GPUs, less time (or --checkpoint), or less VRAM.",
+        )
+    return ok, skipped
+
+
+def _why_not(t: GpuType, req: Request) -> str | None:
+    if req.gpu_type == "any" and t.mig and req.gpus > 1:
+        return "MIG slices serve 1-GPU jobs only"
+    if req.gpus > t.max_per_user:
+        return f"at most {t.max_per_user} per user; you asked {req.gpus}"
+    if req.gpus > t.max_per_job:
+        return f"at most {t.max_per_job} per job; you asked {req.gpus}"
+    if req.vram_gb and t.vram_gb < req.vram_gb:
+        return f"{t.vram_gb} GB of VRAM per GPU; you need {req.vram_gb} GB"
+    if req.time_s > t.max_walltime_s and not req.checkpoint:
+        return f"{t.partition} allows {_hours(t.max_walltime_s)}; you asked {_hours(req.time_s)}"
+    if req.nodes and req.nodes > 1 and (t.mig or t.interactive):
+        return "single-node only"
+    if req.nodes and req.gpus % req.nodes:
+        return f"{req.gpus} GPUs do not split evenly over {req.nodes} nodes"
+    if req.nodes and req.gpus // req.nodes > t.per_node:
+        return f"{t.per_node} GPUs per node"
+    return None
+
+
+def _hint(t: GpuType, req: Request) -> str:
+    if req.gpus > t.max_per_job or req.gpus > t.max_per_user:
+        n = min(t.max_per_job, t.max_per_user)
+        return f"Try --gpu {n}" + (
+            f" or --type {alt.key}." if (alt := _alternative(t, req)) else "."
+        )
+    if req.time_s > t.max_walltime_s:
+        return f"Try --time {_hours(t.max_walltime_s)}, or --checkpoint to run in segments."
+    if req.vram_gb and t.vram_gb < req.vram_gb:
+        return "Try --type any to let rv pick a GPU with enough memory."
+    return "Try --type any."
+
+
+def _alternative(t: GpuType, req: Request) -> GpuType | None:
+    # The smallest GPU at least as large as the one asked for, else the largest there is.
+    fits = [o for o in GPU_TYPES.values() if o is not t and not _why_not(o, req)]
+    bigger = [o for o in fits if o.vram_gb >= t.vram_gb]
+    if bigger:
+        return min(bigger, key=lambda o: o.vram_gb)
+    return max(fits, key=lambda o: o.vram_gb) if fits else None
+
+
+def _hours(seconds: int) -> str:
+    if seconds % 86400 == 0:
+        return f"{seconds // 86400} days" if seconds > 86400 else "1 day"
+    return f"{seconds / 3600:g} h"
