@@ -72,6 +72,7 @@ class Cluster:
         self.source = source
         self.target = ssh_target(cfg)
         self.connection = Connection.for_target(self.target)
+        self._user: str | None = None
 
     @classmethod
     def from_config(cls, path: str | None = None) -> Cluster:
@@ -90,6 +91,12 @@ class Cluster:
         return self.config.connection.host
 
     # -- core (async) ---------------------------------------------------------------
+
+    async def auser(self) -> str:
+        """The user name on the cluster (from the config, else asked once)."""
+        if self._user is None:
+            self._user = self.config.connection.user or (await self.arun(_WHOAMI)).strip()
+        return self._user
 
     async def arun(self, command: str, *, stdin: str | None = None, timeout: float = 60) -> str:
         """Run one command on the login node; its stdout (CommandFailed on non-zero exit)."""

@@ -58,6 +58,11 @@ class JobSpec(BaseModel):
     cache_env: dict[str, str] = Field(default_factory=dict)
     checkpoint: Checkpoint | None = None
     scratch_root: str = "/scratch"
+    # Fan-out: every sibling carries `tag` as its Slurm comment; the first to run takes
+    # the claim directory and cancels the others, which leave without running anything.
+    tag: str | None = None
+    claim_dir: str | None = None
+    rank: int = Field(default=0, ge=0)
 
     @field_validator("name", "partition", "account")
     @classmethod
@@ -67,6 +72,13 @@ class JobSpec(BaseModel):
                 f"{v!r} is not allowed here: use letters, digits and . _ + - only"
                 " (it goes on an #SBATCH line, where nothing can be quoted)"
             )
+        return v
+
+    @field_validator("tag")
+    @classmethod
+    def _tag(cls, v: str | None) -> str | None:
+        if v is not None and not re.match(r"^rv:[0-9a-f]{6,32}$", v):
+            raise ValueError(f"{v!r} is not an rv request tag")
         return v
 
     @field_validator("gres")
@@ -143,6 +155,8 @@ def _directives(s: JobSpec) -> list[str]:
         lines.append(f"#SBATCH --mem={s.mem_gb}G")
     if s.constraint:
         lines.append(f"#SBATCH --constraint={s.constraint}")
+    if s.tag:
+        lines.append(f"#SBATCH --comment={s.tag}:{s.rank}")
     if s.checkpoint:
         # B: signal the batch shell, which forwards it to the command.
         lines.append(f"#SBATCH --signal=B:USR1@{s.checkpoint.buffer_s}")
@@ -153,6 +167,31 @@ def _preamble(s: JobSpec) -> list[str]:
     q = shlex.quote
     p = s.paths
     lines = ["set -uo pipefail"]
+    if s.claim_dir and s.tag:
+        siblings = (
+            f"squeue --me -h -o '%i %k %T' | awk -v me=\"$SLURM_JOB_ID\" -v tag={q(s.tag)} "
+            '\'index($2, tag ":") == 1 && $1 != me'
+        )
+        lines += [
+            # A segment resubmitted by the winner (it carries RV_ELAPSED_S) skips all this.
+            'if [ -z "${RV_ELAPSED_S:-}" ]; then',
+            # Siblings that start in the same scheduling cycle defer to the better ranked.
+            f'  rv_better=$({siblings} && $3 == "RUNNING" && substr($2, length(tag) + 2) + 0 < '
+            f"{s.rank} {{print $1}}')",
+            '  if [ -n "$rv_better" ]; then',
+            '    echo "rv: a better-ranked strategy of this request is running; leaving" >&2',
+            "    exit 0",
+            "  fi",
+            # mkdir is atomic on the shared filesystem: exactly one sibling wins, even if
+            # the laptop that submitted them is gone.
+            f"  if ! mkdir -- {q(s.claim_dir)} 2>/dev/null; then",
+            '    echo "rv: another strategy of this request is already running; leaving" >&2',
+            "    exit 0",
+            "  fi",
+            f'  echo "$SLURM_JOB_ID" > {q(s.claim_dir)}/winner',
+            f"  {siblings} {{print $1}}' | xargs -r scancel",
+            "fi",
+        ]
     if s.env_file:
         lines += [
             f"rv_env={q(s.env_file)}",

@@ -108,17 +108,23 @@ class Connection:
         return done
 
     async def batch(
-        self, commands: Sequence[str], *, timeout: float | None = 60, parallel: bool = False
+        self,
+        commands: Sequence[str],
+        *,
+        timeout: float | None = 60,
+        parallel: bool = False,
+        retry: bool = True,
     ) -> list[Completed]:
         """Run `commands` in one round trip; each result has its own stdout, stderr, status.
 
-        The batch itself is retried once on a dropped connection: use it for reads.
+        The batch is retried once on a dropped connection unless `retry=False` (for
+        batches that change something, such as submissions).
         """
         if not commands:
             return []
         token = new_token()
         script = build_script(commands, token, parallel=parallel)
-        done = await self.run("sh -s", stdin=script, timeout=timeout, check=False)
+        done = await self.run("sh -s", stdin=script, timeout=timeout, check=False, retry=retry)
         if done.exit_status not in (0, None) and token not in done.stdout:
             raise _failed(done)
         return split_output(done.stdout, commands, token)

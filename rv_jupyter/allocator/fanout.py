@@ -1,0 +1,248 @@
+"""The fan-out loop: probe, submit every strategy at once, first to run wins, cancel the rest.
+
+The only part of the allocator that does I/O, all of it through the cluster's one SSH
+connection: one round trip for the clock and the probes, one to submit, then one per
+poll for every job at once. Whatever happens (an error, Ctrl-C, a cancelled task),
+jobs it submitted that did not win are cancelled before it returns.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import shlex
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from rv_jupyter.allocator.allocation import Allocation
+from rv_jupyter.allocator.probes import CLOCK_COMMAND, probe_commands, read_clock, read_probe
+from rv_jupyter.allocator.request import Request, compatible_types
+from rv_jupyter.allocator.strategies import Plan, Strategy, decide, shapes
+from rv_jupyter.cluster import RemotePaths
+from rv_jupyter.errors import ConnectionLost, RequestError, SlurmError
+from rv_jupyter.jobs import JobSpec, cpus_per_task, memory_for, render
+from rv_jupyter.jobs.script import Checkpoint
+from rv_jupyter.remote import Completed
+from rv_jupyter.slurm import JobState, parse_sbatch, parse_squeue, squeue, submit_error
+
+if TYPE_CHECKING:
+    from rv_jupyter.session import Cluster
+
+# What the allocation job runs: nothing but holding the GPUs until cancelled or its
+# walltime ends; the user's work runs in it with `srun --jobid --overlap`.
+HOLD = ("sleep", "infinity")
+# Polls to wait for a running job's claim before taking it as the winner anyway (its
+# scratch may be unwritable; it still runs and holds GPUs).
+UNCLAIMED_POLLS = 3
+
+
+@dataclass(frozen=True)
+class Event:
+    """Progress for a face to show: one strategy's job and what Slurm says of it."""
+
+    strategy: Strategy
+    job_id: str | None
+    state: str
+    reason: str | None = None
+
+
+@dataclass
+class DryRun:
+    """What would be submitted: the ranked plan and each strategy's exact script."""
+
+    plan: Plan
+    scripts: dict[str, str] = field(default_factory=dict)
+
+
+class Allocator:
+    """Fan-out allocation on one cluster."""
+
+    def __init__(self, cluster: Cluster, *, poll_s: float = 2.0) -> None:
+        self.cluster = cluster
+        self.poll_s = poll_s
+        self.round_trips = 0
+
+    async def plan(self, req: Request) -> Plan:
+        """Probe every compatible shape (one round trip) and rank the strategies."""
+        types, skipped = compatible_types(req)
+        probes = probe_commands(req, shapes(req, types))
+        paths = await self._paths()
+        prepare = f"mkdir -p -- {shlex.quote(paths.logs)} {shlex.quote(paths.state)}/claims"
+        results = await self._batch([CLOCK_COMMAND, prepare, *(c for _, _, c in probes)])
+        now = read_clock(results[0].stdout)
+        read = [
+            read_probe(s, w, r.stderr) for (s, w, _), r in zip(probes, results[2:], strict=True)
+        ]
+        plan = decide(req, read, now, skipped)
+        if not plan.strategies:
+            raise RequestError(
+                "Slurm would run this request on no partition: "
+                + "; ".join(f"{k}: {v}" for k, v in plan.skipped.items()) + ".",
+                hint="Ask for fewer GPUs or less memory.",
+            )  # fmt: skip
+        return plan
+
+    async def dry_run(self, req: Request) -> DryRun:
+        """The ranked strategies and their scripts, submitting nothing."""
+        plan = await self.plan(req)
+        paths = await self._paths()
+        return DryRun(
+            plan,
+            {
+                s.key: render(self._spec(req, s, paths, rank))
+                for rank, s in enumerate(plan.strategies)
+            },
+        )
+
+    async def allocate(
+        self, req: Request, *, on_event: Callable[[Event], None] | None = None,
+        timeout_s: float | None = None,
+    ) -> Allocation:  # fmt: skip
+        """Submit every strategy, keep the first that runs, cancel the others."""
+        plan = await self.plan(req)
+        paths = await self._paths()
+        submitted: dict[str, Strategy] = {}
+        try:
+            submitted = await self._submit(req, plan.strategies, paths)
+            winner_id = await self._wait_for_winner(req, submitted, paths, on_event, timeout_s)
+            losers = [j for j in submitted if j != winner_id]
+            return await self._finish(req, winner_id, submitted[winner_id], losers)
+        except BaseException:
+            # Ctrl-C, a cancelled task, an error: nothing of ours may stay queued.
+            if submitted:
+                await asyncio.shield(self._cancel(list(submitted)))
+            raise
+
+    # -- steps ----------------------------------------------------------------------
+
+    async def _submit(
+        self, req: Request, strategies: list[Strategy], paths: RemotePaths
+    ) -> dict[str, Strategy]:
+        cmds = []
+        for rank, s in enumerate(strategies):
+            script = render(self._spec(req, s, paths, rank))
+            eof = f"RV_SCRIPT_{req.request_id}"
+            # The script travels inside the batch's stdin as a quoted here-document:
+            # nothing in it is expanded and none of it reaches a command line.
+            cmds.append(f"sbatch --parsable <<'{eof}'\n{script}{eof}")
+        try:
+            results = await self._batch(cmds, retry=False)
+        except ConnectionLost:
+            # Some may have been queued: find them by tag rather than submit again.
+            return await self._recover(req, strategies)
+        out: dict[str, Strategy] = {}
+        refused = []
+        for s, r in zip(strategies, results, strict=True):
+            if r.exit_status == 0:
+                out[parse_sbatch(r.stdout)] = s
+            else:
+                refused.append(submit_error(r.stderr))
+        if not out:
+            raise refused[0]
+        return out
+
+    async def _recover(self, req: Request, strategies: list[Strategy]) -> dict[str, Strategy]:
+        text = await self.cluster.arun("squeue --local --me -h -o '%i %k %P'")
+        out = {}
+        for line in text.splitlines():
+            job_id, tag, partition = [*line.split(), "", "", ""][:3]
+            if tag.startswith(req.tag + ":"):
+                match = next((s for s in strategies if s.shape.gpu.partition == partition), None)
+                if match:
+                    out[job_id] = match
+        if not out:
+            raise SlurmError("The connection dropped while submitting and no job was queued.",
+                             hint="Try again.")  # fmt: skip
+        return out
+
+    async def _wait_for_winner(
+        self,
+        req: Request,
+        submitted: dict[str, Strategy],
+        paths: RemotePaths,
+        on_event: Callable[[Event], None] | None,
+        timeout_s: float | None,
+    ) -> str:
+        ids = list(submitted)
+        claim = f"{paths.state}/claims/{req.request_id}/winner"
+        deadline = None if timeout_s is None else time.monotonic() + timeout_s
+        unclaimed_polls = 0
+        while True:
+            q, won = await self._batch(
+                [squeue.command(job_ids=ids), f"cat -- {shlex.quote(claim)} 2>/dev/null"]
+            )
+            jobs = {j.job_id: j for j in parse_squeue(q.stdout)} if q.exit_status == 0 else {}
+            if on_event:
+                for job_id, s in submitted.items():
+                    j = jobs.get(job_id)
+                    state = j.state.value if j else "gone"
+                    on_event(Event(s, job_id, state, j.reason if j else None))
+            running = [i for i in ids if i in jobs and jobs[i].state == JobState.running]
+            claimed = won.stdout.strip()
+            # The job holding the claim is the winner; a running job without a claim
+            # may be a loser about to leave, so it wins only if no claim appears.
+            if claimed in running:
+                return claimed
+            unclaimed_polls = unclaimed_polls + 1 if running and not claimed else 0
+            if unclaimed_polls > UNCLAIMED_POLLS:
+                return running[0]
+            alive = [i for i in ids if i in jobs and not jobs[i].state.finished]
+            if not alive and not claimed:
+                raise SlurmError(
+                    "Every strategy's job ended before running.",
+                    hint="See %rv_logs for their output, or try again.",
+                )
+            if deadline is not None and time.monotonic() > deadline:
+                raise SlurmError(
+                    f"No strategy started within {timeout_s:g} s; all were cancelled.",
+                    hint="Try again later, or allow more time.",
+                )
+            await asyncio.sleep(self.poll_s)
+
+    async def _finish(
+        self, req: Request, winner: str, strategy: Strategy, losers: list[str]
+    ) -> Allocation:
+        cmds = [squeue.command(job_ids=[winner])]
+        if losers:
+            cmds.append("scancel " + " ".join(shlex.quote(j) for j in losers))
+        results = await self._batch(cmds)
+        jobs = parse_squeue(results[0].stdout)
+        if not jobs:
+            raise SlurmError(f"Job {winner} won but is gone already.", hint="Try again.")
+        return await Allocation.from_job(self.cluster, jobs[0], strategy, req)
+
+    async def _cancel(self, job_ids: list[str]) -> None:
+        await self.cluster.arun("scancel " + " ".join(shlex.quote(j) for j in job_ids))
+
+    # -- helpers --------------------------------------------------------------------
+
+    async def _batch(self, cmds: list[str], *, retry: bool = True) -> list[Completed]:
+        self.round_trips += 1
+        return await self.cluster.connection.batch(cmds, retry=retry)
+
+    async def _paths(self) -> RemotePaths:
+        return RemotePaths(await self.cluster.auser())
+
+    def _spec(self, req: Request, s: Strategy, paths: RemotePaths, rank: int) -> JobSpec:
+        t = s.shape.gpu
+        return JobSpec(
+            kind="checkpoint" if s.kind == "checkpoint" else "simple",
+            name=req.name,
+            user=paths.user,
+            command=HOLD,
+            partition=t.partition,
+            account=req.account or self.cluster.config.defaults.account,
+            time_s=s.time_s,
+            time_min_s=s.time_min_s,
+            nodes=s.shape.nodes,
+            gres=f"gpu:{t.gres}:{s.shape.per_node}",
+            cpus_per_task=cpus_per_task(t, s.shape.per_node),
+            mem_gb=memory_for(t, s.shape.per_node, req.mem_gb),
+            constraint=t.features[-1] if t.features and t.gres == "a100" else None,
+            checkpoint=Checkpoint(total_s=s.total_s) if s.total_s else None,
+            scratch_root=paths.scratch_root,
+            tag=req.tag,
+            rank=rank,
+            claim_dir=f"{paths.state}/claims/{req.request_id}",
+        )

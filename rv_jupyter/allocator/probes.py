@@ -1,0 +1,70 @@
+"""`sbatch --test-only` probes for every shape and walltime: commands and results. Pure."""
+
+from __future__ import annotations
+
+import shlex
+from datetime import datetime
+
+from rv_jupyter.allocator.request import Request
+from rv_jupyter.allocator.strategies import Probe, Shape, probe_walltimes
+from rv_jupyter.errors import ParseError, SubmitRefused
+from rv_jupyter.jobs import cpus_per_task, memory_for
+from rv_jupyter.jobs.script import slurm_time
+from rv_jupyter.slurm import parse_test_only
+
+# The cluster's own clock, read in the same round trip as the probes, is "now": the
+# laptop's clock and time zone never enter the comparison.
+CLOCK_COMMAND = "date +%Y-%m-%dT%H:%M:%S"
+
+
+def resources(shape: Shape, req: Request) -> list[str]:
+    """The sbatch options that say what one job of `shape` needs."""
+    t = shape.gpu
+    opts = [
+        f"--partition={t.partition}",
+        f"--nodes={shape.nodes}",
+        "--ntasks-per-node=1",
+        f"--gres=gpu:{t.gres}:{shape.per_node}",
+        f"--cpus-per-task={cpus_per_task(t, shape.per_node)}",
+    ]
+    mem = memory_for(t, shape.per_node, req.mem_gb)
+    if mem:
+        opts.append(f"--mem={mem}G")
+    if t.features and t.gres == "a100":
+        # gpu-a100-80 nodes say so by feature; the GRES type alone is shared with A100 40GB.
+        opts.append(f"--constraint={t.features[-1]}")
+    if req.account:
+        opts.append(f"--account={shlex.quote(req.account)}")
+    return opts
+
+
+def probe_commands(req: Request, shapes: list[Shape]) -> list[tuple[Shape, int, str]]:
+    """One `sbatch --test-only` per shape and walltime (they run in parallel in one batch)."""
+    out = []
+    for shape in shapes:
+        for w in probe_walltimes(req, shape.gpu):
+            cmd = " ".join(
+                ["sbatch", "--test-only", *resources(shape, req), f"--time={slurm_time(w)}",
+                 "--wrap=true"]
+            )  # fmt: skip
+            out.append((shape, w, cmd))
+    return out
+
+
+def read_probe(shape: Shape, time_s: int, stderr: str) -> Probe:
+    """A Probe from one command's stderr: a start estimate, or why Slurm refused."""
+    try:
+        result = parse_test_only(stderr)
+    except SubmitRefused as exc:
+        return Probe(shape, time_s, None, exc.message.removeprefix("Slurm refused the job: "))
+    except ParseError as exc:
+        return Probe(shape, time_s, None, exc.message)
+    return Probe(shape, time_s, result.start)
+
+
+def read_clock(stdout: str) -> datetime:
+    """The cluster's clock from CLOCK_COMMAND."""
+    try:
+        return datetime.fromisoformat(stdout.strip())
+    except ValueError:
+        raise ParseError("Unreadable date", command=CLOCK_COMMAND, line=stdout) from None
