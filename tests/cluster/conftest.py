@@ -11,6 +11,7 @@ import os
 import re
 import shutil
 import subprocess
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -84,6 +85,25 @@ def rpc_counts_by_type() -> dict[str, int]:
         m.group(1): int(m.group(2))
         for m in re.finditer(r"(\w+)\s*\(\s*\d+\)\s*count:(\d+)", section)
     }
+
+
+@pytest.fixture
+def a_cluster(a_config_path: Path):  # type: ignore[no-untyped-def]
+    """The product's handle on the mini-Rivanna."""
+    import rv_jupyter
+
+    return rv_jupyter.connect(str(a_config_path))
+
+
+@pytest.fixture
+def no_jobs_left(a_config: rv_config.RvConfig) -> Iterator[None]:
+    """Cancel every job of the test user after the test, whatever it left behind."""
+    yield
+    user = a_config.connection.user or "rvtest"
+    subprocess.run(["scancel", "-u", user], check=False)
+    deadline = time.monotonic() + 30
+    while as_admin("squeue", "-h", "-u", user, "-o", "%i").strip() and time.monotonic() < deadline:
+        time.sleep(0.5)
 
 
 @pytest.fixture

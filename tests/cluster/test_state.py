@@ -3,12 +3,8 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
-import pytest
-
-import rv_jupyter
 from rv_jupyter.session import Cluster
 from rv_jupyter.slurm import JobState
 from tests.cluster.conftest import rpc_count_of, rpc_counts_by_type
@@ -17,12 +13,6 @@ from tests.cluster.conftest import rpc_count_of, rpc_counts_by_type
 # nodes), squeue 2 (partitions, the user's jobs), sshare 1. Raise it only on purpose:
 # every panel refresh pays it.
 STATE_RPC_BUDGET = 5
-
-
-@pytest.fixture
-def a_cluster(a_config_path: Path) -> Iterator[Cluster]:
-    """The product's handle on the mini-Rivanna."""
-    yield rv_jupyter.connect(str(a_config_path))
 
 
 def test_state_shows_gpus_per_partition_balance_and_quotas(a_cluster: Cluster) -> None:

@@ -1,0 +1,173 @@
+"""The fan-out allocator on the mini-Rivanna: real jobs, real blockers, real cancellations."""
+
+from __future__ import annotations
+
+import asyncio
+import secrets
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from rv_jupyter.allocator.fanout import Allocator
+from rv_jupyter.allocator.request import Request
+from rv_jupyter.background import run_sync
+from rv_jupyter.errors import RequestError
+from rv_jupyter.session import Cluster
+from tests.cluster.conftest import as_admin
+
+pytestmark = pytest.mark.usefixtures("no_jobs_left")
+
+
+def unique(name: str) -> str:
+    """A job name no earlier run used (accounting remembers old runs)."""
+    return f"{name}-{secrets.token_hex(3)}"
+
+
+def jobs_named(name: str, *, at_least: int = 1, including: str | None = None) -> dict[str, str]:
+    """Job id -> state of every job with this name, from accounting (the comment that
+    tags a request is not stored there; each test uses its own job name)."""
+    deadline = time.monotonic() + 30
+    while True:
+        out = as_admin("sacct", "-X", "-n", "-P", "-S", "now-1hour", "-o", "JobID,State,JobName")
+        jobs = {
+            ln.split("|")[0]: ln.split("|")[1] for ln in out.splitlines() if ln.endswith("|" + name)
+        }
+        # Accounting lags a few seconds behind the controller.
+        complete = len(jobs) >= at_least and (including is None or including in jobs)
+        if complete or time.monotonic() > deadline:
+            return jobs
+        time.sleep(1)
+
+
+def queued_or_running(req: Request) -> list[str]:
+    """Ids of the request's jobs the controller still holds as pending or running."""
+    out = as_admin("squeue", "-h", "-t", "PD,R,CF", "-o", "%i %k")
+    return [ln.split()[0] for ln in out.splitlines() if ln.split()[1].startswith(req.tag + ":")]
+
+
+def block(cluster: Cluster, partition: str, gres: str, count: int, nodes: int = 1) -> None:
+    """Fill a partition with the test user's own long jobs."""
+    for _ in range(nodes):
+        cluster.run(
+            f"sbatch -p {partition} --gres=gpu:{gres}:{count} -t 30 -J blocker --wrap 'sleep 1800'"
+        )
+    deadline = time.monotonic() + 30
+    while as_admin("squeue", "-h", "-n", "blocker", "-t", "PD", "-o", "%i").strip():
+        assert time.monotonic() < deadline, "blockers did not start"
+        time.sleep(0.5)
+
+
+def test_idle_cluster_the_best_ranked_wins_at_once(a_cluster: Cluster) -> None:
+    req = Request.build(gpus=1, time="10m", name="idle-test")
+    alloc = run_sync(Allocator(a_cluster, poll_s=1).allocate(req, timeout_s=60))
+    assert alloc.strategy.shape.gpu.key == "mig"  # free and immediate ranks first
+    out = alloc.run("echo $CUDA_VISIBLE_DEVICES; hostname")
+    assert out.stdout.split() == ["0", "udc-mig-1"]
+    assert queued_or_running(req) == [alloc.job_id]
+    alloc.cancel()
+
+
+def test_asked_type_full_another_type_wins_and_the_queued_one_is_cancelled(
+    a_cluster: Cluster,
+) -> None:
+    block(a_cluster, "gpu-a6000", "a6000", 8, nodes=2)
+    req = Request.build(gpus=2, vram_gb=48, time="10m", name=unique("busy"))
+    allocator = Allocator(a_cluster, poll_s=1)
+    alloc = run_sync(allocator.allocate(req, timeout_s=60))
+    assert alloc.strategy.shape.gpu.key != "a6000"
+    assert alloc.strategy.shape.gpu.vram_gb >= 48
+    states = jobs_named(req.name, at_least=2, including=alloc.job_id)
+    assert states.pop(alloc.job_id) == "RUNNING"
+    assert states and all(s.startswith(("CANCELLED", "COMPLETED")) for s in states.values())
+    assert queued_or_running(req) == [alloc.job_id]
+    # Probes, submission, then one poll per interval: two round trips before submitting.
+    assert allocator.round_trips >= 3
+
+
+def test_an_impossible_request_submits_nothing(a_cluster: Cluster) -> None:
+    before = as_admin("sdiag")
+    submitted_before = int(before.split("Jobs submitted:")[1].split()[0])
+    with pytest.raises(RequestError, match="at most 4 per user"):
+        req = Request.build(gpus=5, gpu_type="h200", time="1h")
+        run_sync(Allocator(a_cluster).allocate(req))
+    after = int(as_admin("sdiag").split("Jobs submitted:")[1].split()[0])
+    assert after == submitted_before
+
+
+def test_interrupting_the_allocation_cancels_everything_submitted(a_cluster: Cluster) -> None:
+    block(a_cluster, "gpu-a6000", "a6000", 8, nodes=2)
+    req = Request.build(gpus=8, gpu_type="a6000", time="10m", name=unique("interrupt"))
+    seen: list[str] = []
+
+    async def allocate_then_interrupt() -> None:
+        task = asyncio.ensure_future(
+            Allocator(a_cluster, poll_s=0.5).allocate(req, on_event=lambda e: seen.append(e.state))
+        )
+        while not seen:  # submitted and polled once: the jobs are queued
+            await asyncio.sleep(0.1)
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+
+    run_sync(allocate_then_interrupt())
+    assert "pending" in seen
+    assert queued_or_running(req) == []
+    states = jobs_named(req.name, at_least=2)
+    assert states and all(s.startswith("CANCELLED") for s in states.values()), states
+
+
+def test_dry_run_returns_scripts_and_submits_nothing(a_cluster: Cluster) -> None:
+    req = Request.build(gpus=4, time="4h", name="dry")
+    dry = run_sync(Allocator(a_cluster).dry_run(req))
+    assert dry.plan.strategies and set(dry.scripts) == {s.key for s in dry.plan.strategies}
+    assert all("#SBATCH --comment=" + req.tag in text for text in dry.scripts.values())
+    assert all("--nodelist" not in text for text in dry.scripts.values())
+    assert "rtx3090" in dry.plan.skipped
+    assert queued_or_running(req) == []
+
+
+CLIENT = """
+import sys
+from rv_jupyter import connect
+from rv_jupyter.allocator.fanout import Allocator
+from rv_jupyter.allocator.request import Request
+from rv_jupyter.background import run_sync
+req = Request.build(gpus=8, gpu_type="a6000", time="10m", name=sys.argv[3],
+                    request_id=sys.argv[2])
+def show(e):
+    print(e.job_id, e.state, flush=True)
+run_sync(Allocator(connect(sys.argv[1]), poll_s=0.5).allocate(req, on_event=show))
+"""
+
+
+def test_the_client_killed_mid_fan_out_leaves_one_winner_and_no_stray_job(
+    a_cluster: Cluster, a_config_path: Path
+) -> None:
+    block(a_cluster, "gpu-a6000", "a6000", 8, nodes=2)
+    req = Request.build(gpus=8, gpu_type="a6000", time="10m", name=unique("sigkill"))
+    client = subprocess.Popen(
+        [sys.executable, "-c", CLIENT, str(a_config_path), req.request_id, req.name],
+        stdout=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    assert client.stdout is not None
+    assert "pending" in client.stdout.readline()  # submitted: every strategy is queued
+    client.send_signal(signal.SIGKILL)
+    client.wait()
+    assert len(queued_or_running(req)) >= 2  # 1x8 and 2x4, both waiting
+    as_admin("scancel", "-n", "blocker")  # the laptop is gone; the GPUs free up
+    deadline = time.monotonic() + 60
+    while True:
+        alive = queued_or_running(req)
+        running = as_admin("squeue", "-h", "-t", "R", "-n", req.name, "-o", "%i").split()
+        if len(alive) == 1 and running == alive:
+            break
+        assert time.monotonic() < deadline, f"still queued: {alive}"
+        time.sleep(1)
+    states = jobs_named(req.name, at_least=2, including=running[0])
+    losers = {j: s for j, s in states.items() if j != running[0]}
+    # A loser was cancelled by the winner, or started and left before its payload.
+    assert losers and all(s.startswith(("CANCELLED", "COMPLETED")) for s in losers.values())
