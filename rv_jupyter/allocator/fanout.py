@@ -61,7 +61,9 @@ class Allocator:
     def __init__(self, cluster: Cluster, *, poll_s: float = 2.0) -> None:
         self.cluster = cluster
         self.poll_s = poll_s
+        # SSH round trips so far, and how many of them came before the submission.
         self.round_trips = 0
+        self.round_trips_before_submit: int | None = None
 
     async def plan(self, req: Request) -> Plan:
         """Probe every compatible shape (one round trip) and rank the strategies."""
@@ -126,6 +128,7 @@ class Allocator:
             # The script travels inside the batch's stdin as a quoted here-document:
             # nothing in it is expanded and none of it reaches a command line.
             cmds.append(f"sbatch --parsable <<'{eof}'\n{script}{eof}")
+        self.round_trips_before_submit = self.round_trips
         try:
             results = await self._batch(cmds, retry=False)
         except ConnectionLost:

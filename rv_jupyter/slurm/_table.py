@@ -1,15 +1,18 @@
 """Reading `|`-delimited Slurm output by header names, never by position.
 
-Our format strings put `|` after every field (`-O "Field:|"`: with a suffix and no
-size, Slurm 22.05-24.x print the whole value; without one a field is padded *and cut*
-to 20 characters) and the one free-text field (a job name) last, so a `|` typed into a
-name lands in that field instead of shifting the others.
+Why this shape: fixed-width output (`-o "%.18i"`, `-O Field:20`) cuts long values, which
+then run into the next column, and whitespace splitting breaks on names with spaces. So
+every command here asks for an explicit `|` delimiter and keeps its header line, and
+the parser maps columns by header name: columns Slurm adds, drops or reorders between
+22.05 and 24.x do not shift anything. Free text (job name, reason) goes last in every
+format string, and lines are split with `maxsplit`, so a `|` typed into a job name
+stays inside that name instead of shifting the columns after it.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Generic, TypeVar
 
 from pydantic import BaseModel, ConfigDict
 
@@ -18,51 +21,90 @@ from rv_jupyter.errors import ParseError
 if TYPE_CHECKING:
     import pandas as pd
 
+M = TypeVar("M", bound=BaseModel)
+
 
 def rows(text: str, *, command: str, required: Iterable[str] = ()) -> list[dict[str, str]]:
     """Rows of `|`-delimited `text` (first non-empty line is the header) as dicts.
 
-    Header names are upper-cased; columns we do not know are kept. A trailing `|` (as
-    `-O "Field:|"` prints) is ignored.
+    Header names are upper-cased; columns we do not know are kept. No output, or a
+    header alone, is no rows (an empty queue is not an error).
     """
     lines = [ln for ln in text.splitlines() if ln.strip()]
     if not lines:
         return []
-    header = [h.strip().upper() for h in _strip_trailing(lines[0]).split("|")]
+    head = lines[0].strip()
+    # `-O "Field:|"` ends every line, header included, with one `|`; sacct/sshare -P
+    # add none. Decide from the header, so a name that itself ends in `|` survives.
+    trailing = head.endswith("|")
+    header = [h.strip().upper() for h in (head[:-1] if trailing else head).split("|")]
     missing = [r for r in required if r not in header]
     if missing:
         raise ParseError(
-            f"Expected columns {', '.join(missing)} in the header", command=command, line=lines[0]
+            f"Expected column(s) {', '.join(missing)} in the header", command=command, line=head
         )
     out = []
     for line in lines[1:]:
-        values = _strip_trailing(line, len(header)).split("|", len(header) - 1)
+        body = line[:-1] if trailing and line.endswith("|") else line
+        values = body.split("|", len(header) - 1)
         if len(values) < len(header):
             raise ParseError(
-                f"Expected {len(header)} fields, found {len(values)}", command=command, line=line
+                f"Expected {len(header)} `|`-separated fields, found {len(values)}",
+                command=command,
+                line=line,
             )
         out.append(dict(zip(header, (v.strip() for v in values), strict=True)))
     return out
 
 
-def _strip_trailing(line: str, fields: int | None = None) -> str:
-    # `-O "X:|"` ends every line with a `|`; drop it unless it belongs to the last field.
-    if line.endswith("|") and (fields is None or line.count("|") >= fields):
-        return line[:-1]
-    return line
+def pop(row: dict[str, str], *names: str) -> str:
+    """The first of `names` present in `row`, removed from it ("" if none is)."""
+    for name in names:
+        if name in row:
+            return row.pop(name)
+    return ""
+
+
+def to_int(text: str | None) -> int | None:
+    """An int, or None for empty, N/A and other non-numbers."""
+    t = (text or "").strip()
+    return int(t) if t.isdigit() else None
+
+
+def to_float(text: str | None) -> float | None:
+    """A float (commas allowed, `inf` too), or None for empty, N/A and other non-numbers."""
+    t = (text or "").strip().replace(",", "")
+    try:
+        return float(t)
+    except ValueError:
+        return None
 
 
 class Record(BaseModel):
-    """A parsed row; unknown columns stay in `extra`."""
+    """A parsed row; columns the parser does not know stay in `extra`."""
 
     model_config = ConfigDict(frozen=True)
 
     extra: dict[str, str] = {}
 
 
-def frame(records: Iterable[BaseModel]) -> pd.DataFrame:
-    """A DataFrame of records (pandas imported only when asked)."""
+class Table(list[M], Generic[M]):
+    """A list of parsed rows that can also show itself as a DataFrame."""
+
+    def __init__(self, items: Iterable[M] = (), *, model: type[M] | None = None) -> None:
+        super().__init__(items)
+        self.model = model  # gives an empty table its columns
+
+    def to_frame(self) -> pd.DataFrame:
+        """The rows as a pandas DataFrame (one column per model field)."""
+        return frame(self, model=self.model)
+
+
+def frame(records: Iterable[BaseModel], *, model: type[BaseModel] | None = None) -> pd.DataFrame:
+    """A DataFrame of records; pandas is imported only here, so parsing stays cheap."""
     import pandas as pd
 
     data = [r.model_dump(mode="python", exclude={"extra"}) for r in records]
+    if not data and model is not None:
+        return pd.DataFrame(columns=[f for f in model.model_fields if f != "extra"])
     return pd.DataFrame(data)

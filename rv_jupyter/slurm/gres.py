@@ -10,20 +10,25 @@ _ENTRY = re.compile(r"^gpu(?::(?P<type>[^:(=]+))?[:=](?P<count>\d+)")
 
 
 def gpus(gres: str) -> tuple[str | None, int]:
-    """The GPU type and count in a GRES list (first typed GPU entry; other GRES ignored).
+    """The GPU type (first typed entry) and count in a GRES list; other GRES are ignored.
 
     `(S:0-47)`/`(IDX:0-1)` suffixes are socket and index details, not part of the count.
+    When typed and untyped entries both appear (`gres/gpu=2,gres/gpu:a6000=2`, as TRES
+    lists print them) the untyped one is the total of the typed ones: count it once.
     """
-    gtype: str | None = None
-    total = 0
+    typed: list[tuple[str, int]] = []
+    untyped = 0
     for entry in _split(gres):
         m = _ENTRY.match(entry)
         if not m:
             continue
-        if gtype is None:
-            gtype = m.group("type")
-        total += int(m.group("count"))
-    return gtype, total
+        if m.group("type"):
+            typed.append((m.group("type"), int(m.group("count"))))
+        else:
+            untyped += int(m.group("count"))
+    if typed:
+        return typed[0][0], sum(n for _, n in typed)
+    return None, untyped
 
 
 def _split(gres: str) -> list[str]:

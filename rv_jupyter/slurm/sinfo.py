@@ -1,4 +1,12 @@
-"""`sinfo`: one row per node and partition, merged into one Node per node."""
+"""`sinfo`: one row per node and partition, merged into one Node per node.
+
+Why this format: `-O Field:'|'` gives each field a `|` suffix and no width, which Slurm
+22.05 through 24.x print whole (without a width `-O` pads *and cuts* at 20 characters,
+so long GRES or reasons would spill into the next column). `--Node` gives one row per
+node and partition (a node in two partitions appears twice: `parse_sinfo` merges
+them). The header stays on, so columns are found by name; Reason, the only free text,
+goes last. GRES is matched by prefix (`gpu:a6000:8(S:0-47)`: the socket part is noise).
+"""
 
 from __future__ import annotations
 
@@ -10,9 +18,6 @@ from rv_jupyter.slurm.states import NodeState, node_state
 if TYPE_CHECKING:
     import pandas as pd
 
-# -O with a `|` suffix and no width prints values whole (fixed widths cut them), in
-# Slurm 22.05 through 24.x. Reason (free text) goes last. The header stays on so the
-# parser reads columns by name.
 COMMAND = (
     "sinfo --Node -O "
     "NodeList:'|',Partition:'|',StateLong:'|',Gres:'|',GresUsed:'|',CPUsState:'|',"
@@ -46,32 +51,32 @@ class Node(_table.Record):
         return max(self.gpus_total - self.gpus_used, 0)
 
 
-def parse_sinfo(text: str) -> list[Node]:
-    """Nodes from `sinfo --Node` output (COMMAND), deduplicated across partitions."""
+def parse_sinfo(text: str) -> _table.Table[Node]:
+    """Nodes from `sinfo --Node -O` output (COMMAND), one per node across partitions."""
     nodes: dict[str, Node] = {}
     for row in _table.rows(text, command="sinfo", required=("NODELIST", "PARTITION")):
         name = row.pop("NODELIST")
-        partition = row.pop("PARTITION").rstrip("*")  # '*' marks the default partition
+        partition = row.pop("PARTITION").rstrip("*")  # `*` marks the default partition
         if name in nodes:
             old = nodes[name]
-            if partition not in old.partitions:
+            if partition and partition not in old.partitions:
                 nodes[name] = old.model_copy(update={"partitions": (*old.partitions, partition)})
             continue
         nodes[name] = _node(name, partition, row)
-    return list(nodes.values())
+    return _table.Table(nodes.values(), model=Node)
 
 
 def _node(name: str, partition: str, row: dict[str, str]) -> Node:
     raw = row.pop("STATE", "")
     gtype, total = gres.gpus(row.pop("GRES", ""))
     _, used = gres.gpus(row.pop("GRES_USED", ""))
-    cpus = [_int(x) for x in row.pop("CPUS(A/I/O/T)", "").split("/")]
+    cpus = [_table.to_int(x) for x in row.pop("CPUS(A/I/O/T)", "").split("/")]
     cpus += [None] * (4 - len(cpus))
-    features = row.pop("AVAIL_FEATURES", row.pop("FEATURES", ""))
+    features = _table.pop(row, "AVAIL_FEATURES", "FEATURES", "ACTIVE_FEATURES")
     reason = row.pop("REASON", "")
     return Node(
         name=name,
-        partitions=(partition,),
+        partitions=(partition,) if partition else (),
         state=node_state(raw),
         raw_state=raw,
         gpu_type=gtype,
@@ -80,19 +85,14 @@ def _node(name: str, partition: str, row: dict[str, str]) -> Node:
         cpus_alloc=cpus[0],
         cpus_idle=cpus[1],
         cpus_total=cpus[3],
-        memory_mb=_int(row.pop("MEMORY", "")),
-        alloc_mem_mb=_int(row.pop("ALLOCMEM", "")),
+        memory_mb=_table.to_int(row.pop("MEMORY", "")),
+        alloc_mem_mb=_table.to_int(_table.pop(row, "ALLOCMEM", "ALLOC_MEM")),
         features=tuple(f for f in features.split(",") if f and f != "(null)"),
         reason=None if reason.lower() in ("", "none", "(null)") else reason,
         extra=row,
     )
 
 
-def _int(v: str | None) -> int | None:
-    v = (v or "").strip()
-    return int(v) if v.isdigit() else None
-
-
 def to_frame(nodes: list[Node]) -> pd.DataFrame:
     """Nodes as a DataFrame."""
-    return _table.frame(nodes)
+    return _table.frame(nodes, model=Node)

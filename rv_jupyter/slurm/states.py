@@ -29,14 +29,16 @@ _NODE = {
     "draining": NodeState.drain, "maint": NodeState.reserved, "resv": NodeState.reserved,
     "reserved": NodeState.reserved, "plnd": NodeState.reserved, "planned": NodeState.reserved,
     "boot": NodeState.down, "powered_down": NodeState.down, "power_down": NodeState.down,
-    "powering_up": NodeState.down, "future": NodeState.down,
+    "powering_up": NodeState.down, "powering_down": NodeState.down,
+    "future": NodeState.down, "block": NodeState.allocated, "blocked": NodeState.allocated,
 }  # fmt: skip
 
 
 def node_state(raw: str) -> NodeState:
     """Map `mix-`, `drain*`, `idle~`, `IDLE+DRAIN`, `inval`... to a NodeState."""
-    words = [w for w in re.split(r"[+]", raw.strip().lower()) if w]
-    states = [_NODE.get(w.rstrip("*~#!%$@^-")) for w in words]
+    t = raw.strip().lower()
+    words = [w for w in t.split("+") if w]
+    states = [_NODE.get(w.rstrip(_FLAGS)) for w in words]
     # Flags such as +DRAIN outrank the base state: a draining idle node takes no job.
     for strong in (NodeState.down, NodeState.drain, NodeState.reserved):
         if strong in states:
@@ -44,9 +46,17 @@ def node_state(raw: str) -> NodeState:
     known = [s for s in states if s is not None]
     if not known:
         return NodeState.unknown
-    if raw.strip().endswith("*"):
-        return NodeState.down  # '*': not responding
+    if t.endswith("*"):
+        return NodeState.down  # `*`: the node is not responding
+    if t.endswith("$"):
+        return NodeState.reserved  # `$`: in a maintenance reservation
     return known[0]
+
+
+# sinfo's one-character flags after a state: * not responding, ~ powered off,
+# # powering up, ! pending power down, % powering down, $ maintenance, @ pending
+# reboot, ^ reboot issued, - planned by backfill (22.05+).
+_FLAGS = "*~#!%$@^-"
 
 
 class JobState(str, Enum):
@@ -85,17 +95,25 @@ _JOB_CODES = {
     "PD": "pending", "R": "running", "CG": "completing", "CD": "completed", "CA": "cancelled",
     "F": "failed", "TO": "timeout", "NF": "node_fail", "PR": "preempted", "OOM": "out_of_memory",
     "S": "suspended", "CF": "configuring", "RQ": "requeued", "BF": "boot_fail", "DL": "deadline",
+    # Rarer states, folded into the nearest one a user cares about.
+    "RH": "requeued", "REQUEUE_HOLD": "requeued", "RF": "requeued", "REQUEUE_FED": "requeued",
+    "RD": "pending", "RESV_DEL_HOLD": "pending", "RS": "running", "RESIZING": "running",
+    "SI": "running", "SIGNALING": "running", "SO": "completing", "STAGE_OUT": "completing",
+    "ST": "suspended", "STOPPED": "suspended", "SE": "failed", "SPECIAL_EXIT": "failed",
+    "RV": "cancelled", "REVOKED": "cancelled",
 }  # fmt: skip
 
 
 def job_state(raw: str) -> tuple[JobState, str | None]:
-    """A JobState and, for `CANCELLED by 12345`, who cancelled it."""
+    """A JobState and, for `CANCELLED by 12345`, who cancelled it (unknown states kept)."""
     t = raw.strip()
     by = None
     m = re.match(r"^(\w+)\s+by\s+(\S+)$", t)
     if m:
         t, by = m.group(1), m.group(2)
-    t = _JOB_CODES.get(t.upper(), t).lower().rstrip("+")
+    # sacct marks a job requeued at least once with `+` (COMPLETED+).
+    t = t.upper().rstrip("+")
+    t = _JOB_CODES.get(t, t).lower()
     try:
         return JobState(t), by
     except ValueError:

@@ -6,7 +6,9 @@ import re
 from datetime import datetime
 
 _DURATION = re.compile(r"^(?:(\d+)-)?(?:(\d+):)?(\d+):(\d+)(?:\.\d+)?$")
-_NONE = {"", "N/A", "NONE", "UNKNOWN", "UNLIMITED", "INVALID", "(NULL)", "PARTITION_LIMIT"}
+_NONE = {
+    "", "N/A", "NONE", "UNKNOWN", "UNLIMITED", "INVALID", "(NULL)", "PARTITION_LIMIT", "NOT_SET",
+}  # fmt: skip
 
 
 def parse_duration(text: str) -> int | None:
