@@ -8,7 +8,7 @@ them. Async methods are the core; the sync ones wrap them once through
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -35,16 +35,17 @@ class _Read:
 _WHOAMI = "id -un"
 
 
-def _state_reads() -> list[_Read]:
-    # Every read is independent of the user name on our side (--me, -U), so the batch
-    # needs no first round trip to learn it.
-    return [
-        _Read("sinfo", slurm.sinfo.COMMAND, slurm.parse_sinfo),
-        _Read("squeue", slurm.squeue.COMMAND, slurm.parse_squeue),
-        _Read("sshare", slurm.sshare.COMMAND, slurm.parse_sshare),
-        _Read("allocations", slurm.allocations.COMMAND, slurm.parse_allocations),
-        _Read("hdquota", slurm.hdquota.COMMAND, slurm.parse_hdquota),
-    ]
+# Every read is independent of the user name on our side (--me, -U), so the batch
+# needs no first round trip to learn it.
+_STATE_READS = (
+    _Read("sinfo", slurm.sinfo.COMMAND, slurm.parse_sinfo),
+    _Read("squeue", slurm.squeue.COMMAND, slurm.parse_squeue),
+    _Read("sshare", slurm.sshare.COMMAND, slurm.parse_sshare),
+    _Read("allocations", slurm.allocations.COMMAND, slurm.parse_allocations),
+    _Read("hdquota", slurm.hdquota.COMMAND, slurm.parse_hdquota),
+)
+# What state() runs, in one batch; other batches may include it (see state_from).
+STATE_COMMANDS = [_WHOAMI, *(r.command for r in _STATE_READS)]
 
 
 def ssh_target(cfg: rv_config.RvConfig) -> SshTarget:
@@ -105,12 +106,15 @@ class Cluster:
 
     async def astate(self) -> ClusterState:
         """Read the whole cluster state in one SSH round trip."""
-        reads = _state_reads()
-        results = await self.connection.batch([_WHOAMI, *(r.command for r in reads)], parallel=True)
+        results = await self.connection.batch(STATE_COMMANDS, parallel=True)
+        return self.state_from(results)
+
+    def state_from(self, results: Sequence[Completed]) -> ClusterState:
+        """The state from the results of STATE_COMMANDS (run in any batch of the caller's)."""
         user = results[0].stdout.strip() or (self.config.connection.user or "?")
         parsed: dict[str, Any] = {}
         errors: dict[str, str] = {}
-        for read, result in zip(reads, results[1:], strict=True):
+        for read, result in zip(_STATE_READS, results[1:], strict=True):
             try:
                 parsed[read.name] = read.parse(_checked(read, result))
             except _Unreadable as exc:

@@ -24,6 +24,7 @@ from rv_jupyter.errors import ConnectionLost, RequestError, SlurmError
 from rv_jupyter.jobs import JobSpec, cpus_per_task, memory_for, render
 from rv_jupyter.jobs.script import Checkpoint
 from rv_jupyter.remote import Completed
+from rv_jupyter.session import STATE_COMMANDS
 from rv_jupyter.slurm import JobState, parse_sbatch, parse_squeue, squeue, submit_error
 
 if TYPE_CHECKING:
@@ -71,12 +72,15 @@ class Allocator:
         probes = probe_commands(req, shapes(req, types))
         paths = await self._paths()
         prepare = f"mkdir -p -- {shlex.quote(paths.logs)} {shlex.quote(paths.state)}/claims"
-        results = await self._batch([CLOCK_COMMAND, prepare, *(c for _, _, c in probes)])
+        head = [CLOCK_COMMAND, prepare, *STATE_COMMANDS]
+        results = await self._batch([*head, *(c for _, _, c in probes)])
         now = read_clock(results[0].stdout)
         read = [
-            read_probe(s, w, r.stderr) for (s, w, _), r in zip(probes, results[2:], strict=True)
+            read_probe(s, w, r.stderr)
+            for (s, w, _), r in zip(probes, results[len(head) :], strict=True)
         ]
         plan = decide(req, read, now, skipped)
+        plan.state = self.cluster.state_from(results[2 : len(head)])
         if not plan.strategies:
             raise RequestError(
                 "Slurm would run this request on no partition: "

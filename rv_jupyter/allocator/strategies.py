@@ -16,6 +16,7 @@ from typing import Literal
 
 from rv_jupyter.allocator.request import Request
 from rv_jupyter.cluster import BACKFILL_DEFAULT_WALLTIME, GpuType
+from rv_jupyter.state import ClusterState
 
 # A probe that starts within this many seconds of the cluster's clock counts as "now"
 # (Slurm's backfill resolution is 60 s on the mini-Rivanna, 600 s on Rivanna).
@@ -119,10 +120,11 @@ class Strategy:
 
 @dataclass
 class Plan:
-    """The ranked strategies and what was left out, with reasons."""
+    """The ranked strategies, what was left out (with reasons), and the state read with them."""
 
     strategies: list[Strategy]
     skipped: dict[str, str] = field(default_factory=dict)
+    state: ClusterState | None = None
 
 
 def decide(req: Request, probes: list[Probe], now: datetime, skipped: dict[str, str]) -> Plan:
