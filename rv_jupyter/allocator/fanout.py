@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from rv_jupyter.allocator.allocation import Allocation
+from rv_jupyter.allocator.cost import CostEstimate, estimate
 from rv_jupyter.allocator.probes import CLOCK_COMMAND, probe_commands, read_clock, read_probe
 from rv_jupyter.allocator.request import Request, compatible_types
 from rv_jupyter.allocator.strategies import Plan, Strategy, decide, shapes
@@ -88,6 +89,13 @@ class Allocator:
                 hint="Ask for fewer GPUs or less memory.",
             )  # fmt: skip
         return plan
+
+    async def cost(self, req: Request) -> CostEstimate:
+        """SUs per strategy and the balance after, from the same one round trip as plan()."""
+        plan = await self.plan(req)
+        allocations = plan.state.allocations if plan.state else []
+        account = req.account or self.cluster.config.defaults.account
+        return estimate(plan.strategies, allocations, account)
 
     async def dry_run(self, req: Request) -> DryRun:
         """The ranked strategies and their scripts, submitting nothing."""
