@@ -26,7 +26,15 @@ from rv_jupyter.jobs import JobSpec, cpus_per_task, memory_for, render
 from rv_jupyter.jobs.script import Checkpoint
 from rv_jupyter.remote import Completed
 from rv_jupyter.session import STATE_COMMANDS
-from rv_jupyter.slurm import JobState, parse_sbatch, parse_squeue, squeue, submit_error
+from rv_jupyter.slurm import (
+    JobState,
+    parse_sacct,
+    parse_sbatch,
+    parse_squeue,
+    sacct,
+    squeue,
+    submit_error,
+)
 
 if TYPE_CHECKING:
     from rv_jupyter.session import Cluster
@@ -37,6 +45,7 @@ HOLD = ("sleep", "infinity")
 # Polls to wait for a running job's claim before taking it as the winner anyway (its
 # scratch may be unwritable; it still runs and holds GPUs).
 UNCLAIMED_POLLS = 3
+ACCOUNTING_LAG_S = 30
 
 
 @dataclass(frozen=True)
@@ -183,6 +192,7 @@ class Allocator:
         claim = f"{paths.state}/claims/{req.request_id}/winner"
         deadline = None if timeout_s is None else time.monotonic() + timeout_s
         unclaimed_polls = 0
+        lag_deadline = time.monotonic() + ACCOUNTING_LAG_S
         while True:
             q, won = await self._batch(
                 [squeue.command(job_ids=ids), f"cat -- {shlex.quote(claim)} 2>/dev/null"]
@@ -204,10 +214,19 @@ class Allocator:
                 return running[0]
             alive = [i for i in ids if i in jobs and not jobs[i].state.finished]
             if not alive and not claimed:
-                raise SlurmError(
-                    "Every strategy's job ended before running.",
-                    hint="See %rv_logs for their output, or try again.",
-                )
+                ended = await self._final_states(ids)
+                if ended is not None or time.monotonic() > lag_deadline:
+                    raise SlurmError(
+                        "Every strategy's job ended without running: "
+                        + "; ".join(
+                            f"{submitted[i].key} (job {i}): {(ended or {}).get(i, 'no record')}"
+                            for i in ids
+                        )
+                        + ".",
+                        hint="See %rv_logs for their output, or try again.",
+                    )
+            else:
+                lag_deadline = time.monotonic() + ACCOUNTING_LAG_S
             if deadline is not None and time.monotonic() > deadline:
                 raise SlurmError(
                     f"No strategy started within {timeout_s:g} s; all were cancelled.",
@@ -226,6 +245,13 @@ class Allocator:
         if not jobs:
             raise SlurmError(f"Job {winner} won but is gone already.", hint="Try again.")
         return await Allocation.from_job(self.cluster, jobs[0], strategy, req)
+
+    async def _final_states(self, ids: list[str]) -> dict[str, str] | None:
+        """How vanished jobs ended, from accounting; None while it has no record yet."""
+        records = parse_sacct(await self.cluster.arun(sacct.command(ids, steps=False)))
+        states = {r.job_id: r.raw_state for r in records if r.step is None}
+        # Accounting lags 5-30 s behind the controller: "no record yet" is not "failed".
+        return states if all(i in states for i in ids) else None
 
     async def _cancel(self, job_ids: list[str]) -> None:
         await self.cluster.arun("scancel " + " ".join(shlex.quote(j) for j in job_ids))

@@ -15,7 +15,7 @@ import pytest
 from rv_jupyter.allocator.fanout import Allocator
 from rv_jupyter.allocator.request import Request
 from rv_jupyter.background import run_sync
-from rv_jupyter.errors import RequestError
+from rv_jupyter.errors import RequestError, SlurmError
 from rv_jupyter.session import Cluster
 from tests.cluster.conftest import as_admin
 
@@ -171,3 +171,22 @@ def test_the_client_killed_mid_fan_out_leaves_one_winner_and_no_stray_job(
     losers = {j: s for j, s in states.items() if j != running[0]}
     # A loser was cancelled by the winner, or started and left before its payload.
     assert losers and all(s.startswith(("CANCELLED", "COMPLETED")) for s in losers.values())
+
+
+def test_jobs_that_vanish_without_running_are_explained_from_accounting(
+    a_cluster: Cluster,
+) -> None:
+    block(a_cluster, "gpu-a6000", "a6000", 8, nodes=2)
+    req = Request.build(gpus=8, gpu_type="a6000", time="10m", name=unique("vanish"))
+    cancelled = False
+
+    def cancel_from_outside(event: object) -> None:
+        nonlocal cancelled
+        if not cancelled:  # e.g. an admin, or the user in another terminal
+            cancelled = True
+            as_admin("scancel", "-n", req.name)
+
+    with pytest.raises(SlurmError) as err:
+        run_sync(Allocator(a_cluster, poll_s=0.5).allocate(req, on_event=cancel_from_outside))
+    assert "ended without running" in err.value.message
+    assert "CANCELLED" in err.value.message
