@@ -8,6 +8,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -190,3 +191,30 @@ def test_jobs_that_vanish_without_running_are_explained_from_accounting(
         run_sync(Allocator(a_cluster, poll_s=0.5).allocate(req, on_event=cancel_from_outside))
     assert "ended without running" in err.value.message
     assert "CANCELLED" in err.value.message
+
+
+@pytest.fixture
+def a_maintenance_window() -> Iterator[str]:
+    """A reservation on the A100 80GB node from 90 minutes from now: a backfill cliff."""
+    name = f"maint-{secrets.token_hex(2)}"
+    as_admin(
+        "scontrol", "create", "reservation", f"ReservationName={name}", "StartTime=now+90minutes",
+        "Duration=60", "Nodes=udc-a100-2", "Users=root", "Flags=maint,ignore_jobs",
+    )  # fmt: skip
+    yield name
+    as_admin("scontrol", "delete", f"ReservationName={name}")
+
+
+def test_a_backfill_cliff_is_met_with_time_min(
+    a_cluster: Cluster, a_maintenance_window: str
+) -> None:
+    req = Request.build(gpus=1, gpu_type="a100_80", time="2h", name=unique("cliff"))
+    allocator = Allocator(a_cluster, poll_s=1)
+    plan = run_sync(allocator.plan(req))
+    kinds = {s.kind: s for s in plan.strategies}
+    assert kinds["direct"].wait_s and kinds["direct"].wait_s > 3600  # after the window
+    assert kinds["time_min"].immediate and kinds["time_min"].time_min_s == 3600
+    alloc = run_sync(allocator.allocate(req, timeout_s=60))
+    assert alloc.strategy.kind == "time_min"
+    # Slurm lowered the limit to end before the maintenance: at least the minimum asked.
+    assert alloc.time_limit_s is not None and 3600 <= alloc.time_limit_s < 2 * 3600
