@@ -14,7 +14,7 @@ from rv_jupyter.allocator.strategies import Strategy
 from rv_jupyter.background import run_sync
 from rv_jupyter.cluster import RemotePaths
 from rv_jupyter.remote import Completed
-from rv_jupyter.slurm import Job, parse_scontrol, scontrol
+from rv_jupyter.slurm import Job, expand_hostlist, parse_scontrol, scontrol
 from rv_jupyter.slurm.gres import gpus
 
 if TYPE_CHECKING:
@@ -45,7 +45,8 @@ class Allocation:
         cls, cluster: Cluster, job: Job, strategy: Strategy, req: Request
     ) -> Allocation:
         """Build from the winner's squeue row, checking the GPU type the node really has."""
-        node = (job.node_list or "").split(",")[0]
+        nodes = expand_hostlist(job.node_list) if job.node_list else []
+        node = nodes[0] if nodes else ""
         records = []
         if node:
             records = parse_scontrol(await cluster.arun(scontrol.show_node_command(node)))

@@ -24,7 +24,15 @@ if TYPE_CHECKING:
 M = TypeVar("M", bound=BaseModel)
 
 
-def rows(text: str, *, command: str, required: Iterable[str] = ()) -> list[dict[str, str]]:
+class Row(dict[str, str]):
+    """One line's values by upper-cased header name; `line` is the text it came from."""
+
+    def __init__(self, values: Iterable[tuple[str, str]], line: str) -> None:
+        super().__init__(values)
+        self.line = line  # for errors that must show what could not be read
+
+
+def rows(text: str, *, command: str, required: Iterable[str] = ()) -> list[Row]:
     """Rows of `|`-delimited `text` (first non-empty line is the header) as dicts.
 
     Header names are upper-cased; columns we do not know are kept. No output, or a
@@ -37,7 +45,7 @@ def rows(text: str, *, command: str, required: Iterable[str] = ()) -> list[dict[
     # `-O "Field:|"` ends every line, header included, with one `|`; sacct/sshare -P
     # add none. Decide from the header, so a name that itself ends in `|` survives.
     trailing = head.endswith("|")
-    header = [h.strip().upper() for h in (head[:-1] if trailing else head).split("|")]
+    header = _names((head[:-1] if trailing else head).split("|"))
     missing = [r for r in required if r not in header]
     if missing:
         raise ParseError(
@@ -53,7 +61,18 @@ def rows(text: str, *, command: str, required: Iterable[str] = ()) -> list[dict[
                 command=command,
                 line=line,
             )
-        out.append(dict(zip(header, (v.strip() for v in values), strict=True)))
+        out.append(Row(zip(header, (v.strip() for v in values), strict=True), line))
+    return out
+
+
+def _names(titles: list[str]) -> list[str]:
+    # Some fields share a title (squeue's JobID and JobArrayID both print JOBID): the
+    # second becomes JOBID#2 rather than silently overwriting the first.
+    out: list[str] = []
+    for t in titles:
+        name = t.strip().upper()
+        n = sum(1 for o in out if o == name or o.startswith(name + "#"))
+        out.append(f"{name}#{n + 1}" if n else name)
     return out
 
 

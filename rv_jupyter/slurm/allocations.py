@@ -1,11 +1,23 @@
-"""`allocations`: SU balances per account (UVA's tool; header names vary by vintage)."""
+"""`allocations`: SU balances per account (UVA's tool; header names vary by vintage).
+
+Why header names: today's layout is `account_name  allocation  used  balance`, older
+ones were `Name  Balance  Reserved  Effective  Available` or `Account  Balance ...`,
+with banners before the table and `----`/`====` rules under the header. The header is
+found by its words and each row's numbers are mapped to the header's columns in
+order; commas in numbers are accepted. Words in a row are never multi-word (account
+names have no spaces), so whitespace splitting is safe here.
+"""
 
 from __future__ import annotations
 
 import re
+from typing import TYPE_CHECKING
 
 from rv_jupyter.errors import ParseError
 from rv_jupyter.slurm import _table
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 COMMAND = "allocations"
 
@@ -16,48 +28,49 @@ _COLUMNS = {
     "balance": "balance", "available": "available", "remaining": "balance",
     "reserved": "reserved", "effective": "effective",
 }  # fmt: skip
+_SEPARATOR = re.compile(r"^[\s=\-+|_]+$")
+_ACCOUNT = re.compile(r"^[A-Za-z0-9][\w.-]*$")
 
 
 class Allocation(_table.Record):
-    """One account's service units."""
+    """One account's service units (SUs)."""
 
     account: str
-    allocation: float | None = None
+    allocation: float | None = None  # SUs granted
     used: float | None = None
-    balance: float | None = None
+    balance: float | None = None  # SUs left (older layouts: Balance, else Available)
     raw: str
 
 
-def parse_allocations(text: str) -> list[Allocation]:
-    """Accounts from `allocations` output; the first is the usual default for jobs."""
+def parse_allocations(text: str) -> _table.Table[Allocation]:
+    """Accounts from `allocations` output, in its order (the first is the usual default)."""
     lines = [ln.rstrip() for ln in text.splitlines() if ln.strip()]
     header_at = next((i for i, ln in enumerate(lines) if _is_header(ln)), None)
     if header_at is None:
-        if not lines or not any(ch.isdigit() for ch in text):
-            return []  # e.g. "no allocations" banners
+        if not any(ch.isdigit() for ch in text):
+            return _table.Table(model=Allocation)  # e.g. "You have no allocations."
         raise ParseError(
-            "No header line (account, balance...)", command="allocations", line=lines[0]
+            "No header line (account_name, allocation, used, balance)",
+            command=COMMAND,
+            line=next(ln for ln in lines if any(ch.isdigit() for ch in ln)),
         )
     names = [_COLUMNS.get(h.lower()) for h in lines[header_at].split()]
-    out = []
+    out = _table.Table(model=Allocation)
     for line in lines[header_at + 1 :]:
-        if re.fullmatch(r"[\s=\-+|]+", line) or line.lstrip().startswith(("*", "#")):
-            continue
         tokens = line.split()
-        if not re.match(r"^[A-Za-z0-9][\w.-]*$", tokens[0]) or not any(
-            c.isdigit() for c in " ".join(tokens[1:])
-        ):
+        # Rules, footnotes (`* for more information...`) and totals are not accounts.
+        if _SEPARATOR.match(line) or not _ACCOUNT.match(tokens[0]):
+            continue
+        if tokens[0].lower() == "total" or not any(c.isdigit() for c in "".join(tokens[1:])):
             continue
         values = dict(zip(names, tokens, strict=False))
-        balance = _num(values.get("balance")) if "balance" in values else None
-        if balance is None:
-            balance = _num(values.get("available"))
+        balance = values.get("balance", values.get("available"))
         out.append(
             Allocation(
                 account=tokens[0],
-                allocation=_num(values.get("allocation")),
-                used=_num(values.get("used")),
-                balance=balance,
+                allocation=_table.to_float(values.get("allocation")),
+                used=_table.to_float(values.get("used")),
+                balance=_table.to_float(balance),
                 raw=line,
             )
         )
@@ -66,15 +79,13 @@ def parse_allocations(text: str) -> list[Allocation]:
 
 def _is_header(line: str) -> bool:
     words = [w.lower() for w in line.split()]
-    return any(_COLUMNS.get(w) == "account" for w in words[:1]) and any(
-        _COLUMNS.get(w) in ("balance", "available", "used") for w in words
+    return (
+        bool(words)
+        and _COLUMNS.get(words[0]) == "account"
+        and any(_COLUMNS.get(w) in ("balance", "available", "used") for w in words)
     )
 
 
-def _num(v: str | None) -> float | None:
-    if v is None:
-        return None
-    try:
-        return float(v.replace(",", ""))
-    except ValueError:
-        return None
+def to_frame(rows: list[Allocation]) -> pd.DataFrame:
+    """Allocations as a DataFrame."""
+    return _table.frame(rows, model=Allocation)

@@ -1,70 +1,121 @@
-"""`sacct`: accounting records of jobs and their steps, after they left squeue."""
+"""`sacct`: accounting records of jobs and their steps, after they left squeue.
+
+Why this format: `--parsable2` (`-P`) separates fields with `|`, adds no trailing one and
+never cuts a value (plain `sacct` pads and truncates to ~10 characters). The header is
+kept and read by name. The free-text fields go last, Reason then JobName, so a `|` in a
+job name stays in it. `SLURM_TIME_FORMAT=standard` pins ISO timestamps. With `-j`,
+sacct looks back to the epoch (otherwise only to midnight), so old jobs are found.
+"""
 
 from __future__ import annotations
 
 import shlex
 from collections.abc import Sequence
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 from rv_jupyter.slurm import _table
 from rv_jupyter.slurm.states import JobState, job_state
 from rv_jupyter.slurm.timefmt import parse_duration, parse_timestamp
 
-# --parsable2 (-P) separates with `|` and adds no trailing one; JobName (free text) last.
-FIELDS = "JobID,Partition,State,ExitCode,Elapsed,Start,End,NodeList,AllocTRES,JobName"
+if TYPE_CHECKING:
+    import pandas as pd
+
+FIELDS = (
+    "JobID,Partition,Account,State,ExitCode,Elapsed,Timelimit,Submit,Start,End,NodeList,"
+    "AllocTRES,Reason,JobName"
+)
 
 
-def command(job_ids: Sequence[str], *, steps: bool = True) -> str:
-    """sacct for the given jobs (jobs only unless `steps`)."""
-    ids = shlex.quote(",".join(job_ids))
-    return f"sacct -P {'' if steps else '-X '}-j {ids} -o {FIELDS}"
+def command(
+    job_ids: Sequence[str] = (),
+    *,
+    user: str | None = None,
+    since: str | None = None,
+    steps: bool = True,
+) -> str:
+    """sacct for the given jobs and/or user (the caller's own jobs of today if neither).
+
+    `since` is any `--starttime` value Slurm takes (`now-2days`, `2024-05-01T00:00`).
+    """
+    parts = ["SLURM_TIME_FORMAT=standard sacct -P"]
+    if not steps:
+        parts.append("-X")  # allocations only: no .batch/.extern/.0 lines
+    if user:
+        parts.append(f"-u {shlex.quote(user)}")
+    if since:
+        parts.append(f"-S {shlex.quote(since)}")
+    if job_ids:
+        parts.append(f"-j {shlex.quote(','.join(job_ids))}")
+    parts.append(f"-o {FIELDS}")
+    return " ".join(parts)
 
 
 class AcctRecord(_table.Record):
     """One job or step line of sacct."""
 
-    job_id: str
+    job_id: str  # without the step: 123, 123_4, 123+0
     step: str | None = None  # batch, extern, 0, ... (None for the job itself)
     name: str
     partition: str | None = None
+    account: str | None = None
     state: JobState
     raw_state: str
-    cancelled_by: str | None = None
+    cancelled_by: str | None = None  # uid (or name) from `CANCELLED by 12345`
     exit_code: int | None = None
-    signal: int | None = None
+    signal: int | None = None  # the `15` of ExitCode `0:15`
     elapsed_s: int | None = None
-    start: datetime | None = None
-    end: datetime | None = None
+    time_limit_s: int | None = None
+    submit: datetime | None = None
+    start: datetime | None = None  # None while pending (`Unknown`)
+    end: datetime | None = None  # None while running (`Unknown`)
     node_list: str | None = None
     alloc_tres: str | None = None
+    reason: str | None = None
+
+    @property
+    def elapsed(self) -> int | None:
+        """Seconds the job or step ran (same as `elapsed_s`)."""
+        return self.elapsed_s
 
 
-def parse_sacct(text: str) -> list[AcctRecord]:
-    """Records from `sacct -P` output (see `command`)."""
-    out = []
+def parse_sacct(text: str) -> _table.Table[AcctRecord]:
+    """Records from `sacct -P` output (see `command`); no jobs is an empty list."""
+    out = _table.Table(model=AcctRecord)
     for row in _table.rows(text, command="sacct", required=("JOBID", "STATE")):
+        # Step ids follow the first dot: 123.batch, 123_4.0, 123+1.extern.
         job_id, _, step = row.pop("JOBID").partition(".")
         raw = row.pop("STATE")
         state, by = job_state(raw)
         code, _, sig = row.pop("EXITCODE", "").partition(":")
         nodes = row.pop("NODELIST", "")
+        reason = row.pop("REASON", "")
         out.append(
             AcctRecord(
                 job_id=job_id,
                 step=step or None,
                 name=row.pop("JOBNAME", ""),
                 partition=row.pop("PARTITION", "") or None,
+                account=row.pop("ACCOUNT", "") or None,
                 state=state,
                 raw_state=raw,
                 cancelled_by=by,
-                exit_code=int(code) if code.isdigit() else None,
-                signal=int(sig) if sig.isdigit() else None,
+                exit_code=_table.to_int(code),
+                signal=_table.to_int(sig),
                 elapsed_s=parse_duration(row.pop("ELAPSED", "")),
+                time_limit_s=parse_duration(row.pop("TIMELIMIT", "")),
+                submit=parse_timestamp(row.pop("SUBMIT", "")),
                 start=parse_timestamp(row.pop("START", "")),
                 end=parse_timestamp(row.pop("END", "")),
-                node_list=None if nodes in ("", "None assigned") else nodes,
+                node_list=None if nodes in ("", "None assigned", "(null)") else nodes,
                 alloc_tres=row.pop("ALLOCTRES", "") or None,
+                reason=None if reason in ("", "None", "(null)") else reason,
                 extra=row,
             )
         )
     return out
+
+
+def to_frame(records: list[AcctRecord]) -> pd.DataFrame:
+    """Records as a DataFrame."""
+    return _table.frame(records, model=AcctRecord)

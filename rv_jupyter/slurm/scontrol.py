@@ -1,4 +1,12 @@
-"""`scontrol show job|node`: records of Key=Value pairs whose values may hold spaces."""
+"""`scontrol show job|node`: records of Key=Value pairs whose values may hold spaces.
+
+Why this form: `scontrol` has no delimiter option, so a value runs until the next
+` Key=` where Key is a CamelCase, identifier-like token (`Reason=Not responding
+[slurm@...]`, `OS=Linux 6.1.0 #1 SMP`, `Command=/a b` keep their spaces; `=` inside a
+value, as in `TRES=cpu=1,mem=4G`, stays in it). `-o` prints one record per line, but
+the default multi-line form is read too. Keys start upper-case in Slurm 22.05-24.x,
+which keeps `lr=0.1` inside a `Comment=` from being taken for a key.
+"""
 
 from __future__ import annotations
 
@@ -10,18 +18,19 @@ from pydantic import BaseModel, ConfigDict
 from rv_jupyter.errors import ParseError
 from rv_jupyter.slurm import gres
 
-# A key starts a pair only after whitespace: `Reason=Not responding [slurm@...]` keeps
-# its spaces, and `=` inside a value (`TRES=cpu=1,mem=4G`) stays in the value.
-_KEY = re.compile(r"(?:^|(?<=\s))([A-Za-z][A-Za-z0-9_:/.]*)=")
+_KEY = re.compile(r"(?:^|(?<=\s))([A-Z][A-Za-z0-9_:/.]*)=")
+_RECORD_START = re.compile(r"^(JobId|NodeName|PartitionName|ReservationName)=")
+# What scontrol prints on stdout when there is nothing to show.
+_NOTHING = re.compile(r"^No \w+ in the system", re.I)
 
 
 def show_job_command(job_id: str) -> str:
-    """`scontrol -o show job <id>` (one line per record)."""
+    """`scontrol -o show job <id>` (one line per record; an array gives several)."""
     return f"scontrol -o show job {shlex.quote(job_id)}"
 
 
 def show_node_command(node: str | None = None) -> str:
-    """`scontrol -o show node [<name>]`."""
+    """`scontrol -o show node [<name or hostlist>]`."""
     return "scontrol -o show node" + (f" {shlex.quote(node)}" if node else "")
 
 
@@ -53,8 +62,18 @@ class ScontrolRecord(BaseModel):
 
     @property
     def state(self) -> str | None:
-        """JobState or State."""
+        """JobState of a job or State of a node, as printed (`MIXED+DRAIN`)."""
         return self.fields.get("JobState") or self.fields.get("State")
+
+    @property
+    def gres(self) -> str | None:
+        """A node's Gres, or a job's TresPerNode (`gres:gpu:a6000:2`); None if unset."""
+        value = self.fields.get("Gres") or self.fields.get("TresPerNode")
+        return None if value in (None, "", "(null)", "N/A") else value
+
+    def gpus(self) -> tuple[str | None, int]:
+        """GPU type and count from `gres` (a node's total, a job's per node)."""
+        return gres.gpus(self.gres or "")
 
     def tres(self, key: str = "AllocTRES") -> dict[str, str]:
         """A TRES field (AllocTRES, CfgTRES, TRES) as a dict."""
@@ -83,7 +102,7 @@ def _blocks(text: str) -> list[list[str]]:
     blocks: list[list[str]] = []
     fresh = True
     for line in text.splitlines():
-        if not line.strip():
+        if not line.strip() or _NOTHING.match(line.strip()):
             fresh = True
             continue
         if fresh or _RECORD_START.match(line):
@@ -92,6 +111,3 @@ def _blocks(text: str) -> list[list[str]]:
         else:
             blocks[-1].append(line)
     return blocks
-
-
-_RECORD_START = re.compile(r"^(JobId|NodeName|PartitionName|ReservationName)=")

@@ -1,4 +1,14 @@
-"""`squeue`: the user's jobs, with reasons and start estimates."""
+"""`squeue`: the user's jobs, with reasons and start estimates.
+
+Why this format: `-O Field:'|'` (a `|` suffix, no width) prints every value whole in
+Slurm 22.05 through 24.x; `-o "%.18i"`-style widths cut long names and node lists. The
+header stays on and columns are read by name. The two free-text fields go last, Reason
+then Name, and lines are split with maxsplit, so a `|` inside a job name stays in it.
+JobArrayID (`%i`) is used, not JobID (`%A`): it keeps `123_4`, `123_[5-9]` and `123+0`
+for array and het jobs (and is the plain id otherwise); both print the title JOBID.
+`SLURM_TIME_FORMAT=standard` pins ISO timestamps even if the user's shell sets a
+relative or custom format; `--local` skips a federation lookup (one slurmctld RPC).
+"""
 
 from __future__ import annotations
 
@@ -14,28 +24,27 @@ from rv_jupyter.slurm.timefmt import parse_duration, parse_timestamp
 if TYPE_CHECKING:
     import pandas as pd
 
-# Name is the only free text: it goes last, so a `|` inside it stays in it.
 FIELDS = (
-    "JobID:'|',Partition:'|',State:'|',Reason:'|',TimeUsed:'|',TimeLimit:'|',StartTime:'|',"
-    "SubmitTime:'|',NumNodes:'|',NumCPUs:'|',tres-per-node:'|',Account:'|',UserName:'|',"
-    "NodeList:'|',Name:'|'"
+    "JobArrayID:'|',Partition:'|',State:'|',TimeUsed:'|',TimeLimit:'|',StartTime:'|',"
+    "SubmitTime:'|',NumNodes:'|',NumCPUs:'|',tres-per-node:'|',tres-alloc:'|',Account:'|',"
+    "UserName:'|',NodeList:'|',Reason:'|',Name:'|'"
 )
-# --me (Slurm >= 20.11) needs no user name, so the state batch needs no first trip;
-# --local skips a federation lookup (one slurmctld RPC) on clusters that have none.
-COMMAND = f"squeue --local --me -O {FIELDS}"
+_PREFIX = "SLURM_TIME_FORMAT=standard squeue --local"
+# --me (Slurm >= 20.11) needs no user name, so the state batch needs no first trip.
+COMMAND = f"{_PREFIX} --me -O {FIELDS}"
 
 
 def command(*, job_ids: Sequence[str] = (), user: str | None = None) -> str:
-    """squeue for given jobs (any state squeue still knows) or a user's jobs."""
-    who = f"-u {shlex.quote(user)}" if user else "--me"
+    """squeue for given jobs (any state squeue still holds) and/or a user's jobs."""
+    who = f" -u {shlex.quote(user)}" if user else ("" if job_ids else " --me")
     ids = f" -j {shlex.quote(','.join(job_ids))}" if job_ids else ""
-    return f"squeue --local {who}{ids} -O {FIELDS}"
+    return f"{_PREFIX}{who}{ids} -O {FIELDS}"
 
 
 class Job(_table.Record):
     """A job as squeue shows it."""
 
-    job_id: str
+    job_id: str  # keeps array/het suffixes: 123_4, 123_[5-9], 123+0
     name: str
     user: str | None = None
     account: str | None = None
@@ -44,43 +53,72 @@ class Job(_table.Record):
     raw_state: str
     reason: str | None = None
     time_used_s: int | None = None
-    time_limit_s: int | None = None
+    time_limit_s: int | None = None  # None: UNLIMITED or not set
     start_time: datetime | None = None  # actual, or Slurm's estimate while pending
     submit_time: datetime | None = None
     nodes: int | None = None
     cpus: int | None = None
     node_list: str | None = None
+    tres_per_node: str | None = None  # as printed: gres:gpu:a6000:2 or gres/gpu:a6000=2
+    tres_alloc: str | None = None  # allocated (or, while pending, requested) TRES
     gpus_per_node: int = 0
     gpu_type: str | None = None
 
+    @property
+    def gpus(self) -> int:
+        """GPUs of the whole job: from TRES if printed, else per node x nodes."""
+        from_tres = gres.gpus_in_tres(self.tres_alloc or "")
+        return from_tres or self.gpus_per_node * (self.nodes or 1)
 
-def parse_squeue(text: str) -> list[Job]:
-    """Jobs from `squeue -O` output (COMMAND); no jobs is an empty list."""
-    jobs = []
+    @property
+    def time_used(self) -> int | None:
+        """Seconds the job has run (same as `time_used_s`)."""
+        return self.time_used_s
+
+    @property
+    def time_limit(self) -> int | None:
+        """Walltime limit in seconds (same as `time_limit_s`)."""
+        return self.time_limit_s
+
+    @property
+    def num_cpus(self) -> int | None:
+        """CPUs of the job (same as `cpus`)."""
+        return self.cpus
+
+
+def parse_squeue(text: str) -> _table.Table[Job]:
+    """Jobs from `squeue -O` output (COMMAND, `command()`); no jobs is an empty list."""
+    jobs = _table.Table(model=Job)
     for row in _table.rows(text, command="squeue", required=("JOBID", "STATE")):
         raw = row.pop("STATE")
         state, _ = job_state(raw)
-        tres = row.pop("TRES_PER_NODE", "")
-        gtype, count = gres.gpus(tres) if tres not in ("", "N/A") else (None, 0)
+        tres = _table.pop(row, "TRES_PER_NODE")
+        tres = "" if tres in ("", "N/A", "(null)") else tres
+        alloc = row.pop("TRES_ALLOC", "")
+        gtype, count = gres.gpus(tres)
+        if gtype is None and count == 0:  # asked with --gpus: type only in the TRES
+            gtype = gres.gpus(alloc)[0]
         reason = row.pop("REASON", "")
         nodes = row.pop("NODELIST", "")
         jobs.append(
             Job(
                 job_id=row.pop("JOBID"),
                 name=row.pop("NAME", ""),
-                user=row.pop("USER", None) or None,
-                account=row.pop("ACCOUNT", None) or None,
-                partition=row.pop("PARTITION", None) or None,
+                user=_table.pop(row, "USER", "USERNAME") or None,
+                account=row.pop("ACCOUNT", "") or None,
+                partition=row.pop("PARTITION", "") or None,
                 state=state,
                 raw_state=raw,
                 reason=None if reason in ("", "None", "(null)") else reason,
-                time_used_s=parse_duration(row.pop("TIME", "")),
+                time_used_s=parse_duration(_table.pop(row, "TIME", "TIME_USED")),
                 time_limit_s=parse_duration(row.pop("TIME_LIMIT", "")),
                 start_time=parse_timestamp(row.pop("START_TIME", "")),
                 submit_time=parse_timestamp(row.pop("SUBMIT_TIME", "")),
-                nodes=_int(row.pop("NODES", "")),
-                cpus=_int(row.pop("CPUS", "")),
-                node_list=nodes or None,
+                nodes=_table.to_int(row.pop("NODES", "")),
+                cpus=_table.to_int(row.pop("CPUS", "")),
+                node_list=nodes if nodes not in ("", "(null)", "None assigned") else None,
+                tres_per_node=tres or None,
+                tres_alloc=alloc if alloc not in ("", "N/A", "(null)") else None,
                 gpus_per_node=count,
                 gpu_type=gtype,
                 extra=row,
@@ -89,10 +127,6 @@ def parse_squeue(text: str) -> list[Job]:
     return jobs
 
 
-def _int(v: str) -> int | None:
-    return int(v) if v.strip().isdigit() else None
-
-
 def to_frame(jobs: list[Job]) -> pd.DataFrame:
     """Jobs as a DataFrame."""
-    return _table.frame(jobs)
+    return _table.frame(jobs, model=Job)

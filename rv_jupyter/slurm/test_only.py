@@ -1,4 +1,12 @@
-"""`sbatch --test-only`: when and where Slurm would start a job, without submitting it."""
+"""`sbatch --test-only`: when and where Slurm would start a job, without submitting it.
+
+The estimate is one stderr line whose wording drifts between versions, so it is read
+by pattern, every part after the start time optional:
+  22.05-24.x  `sbatch: Job 1234 to start at 2024-05-01T10:00:00 using 4 processors
+              on nodes udc-an28-1 in partition gpu-a6000`
+  older       `sbatch: Job 1234 to start at ... using 4 processors on udc-an28-1`
+              (no job number in some; `cpus` for `processors` in others).
+"""
 
 from __future__ import annotations
 
@@ -9,16 +17,16 @@ from pydantic import BaseModel, ConfigDict
 
 from rv_jupyter.errors import ParseError
 from rv_jupyter.slurm.sbatch import submit_error
+from rv_jupyter.slurm.timefmt import parse_timestamp
 
-# Slurm 22.05-24.x: "sbatch: Job 1234 to start at 2024-05-01T10:00:00 using 4 processors
-# on nodes udc-an28-1 in partition gpu-a6000". Older versions omit the job number, some
-# say "cpus", and the node part can be missing.
 _LINE = re.compile(
-    r"Job\s*(?P<job>\d+)?\s+to start at\s+(?P<start>\S+)"
-    r"(?:\s+using\s+(?P<procs>\d+)\s+(?:processors|cpus|CPUs))?"
-    r"(?:\s+on nodes?\s+(?P<nodes>\S+))?"
+    r"\bJob\s+(?:(?P<job>\d+)\s+)?to start at\s+(?P<start>\S+)"
+    r"(?:\s+using\s+(?P<procs>\d+)\s+(?:processors|cpus|CPUs|cores))?"
+    r"(?:\s+on\s+(?:nodes?\s+)?(?P<nodes>(?!(?:in|nodes?)\b)\S+))?"
     r"(?:\s+in partition\s+(?P<partition>\S+))?"
 )
+# Words that mark stderr as a refusal rather than output we failed to read.
+_REFUSAL = re.compile(r"error|fail|invalid|denied|not available|violates|unable", re.I)
 
 
 class TestOnlyResult(BaseModel):
@@ -27,7 +35,7 @@ class TestOnlyResult(BaseModel):
     model_config = ConfigDict(frozen=True)
     __test__ = False  # not a pytest test class
 
-    job_id: str | None
+    job_id: str | None  # the id the probe used up; absent in older versions
     start: datetime
     processors: int | None = None
     nodes: str | None = None
@@ -40,12 +48,13 @@ def parse_test_only(stderr: str) -> TestOnlyResult:
         m = _LINE.search(line)
         if not m:
             continue
-        try:
-            start = datetime.fromisoformat(m.group("start"))
-        except ValueError:
+        start = parse_timestamp(m.group("start"))
+        if start is None:
             raise ParseError(
-                "Unreadable start time", command="sbatch --test-only", line=line
-            ) from None
+                "Unreadable start time (is SLURM_TIME_FORMAT set?)",
+                command="sbatch --test-only",
+                line=line,
+            )
         return TestOnlyResult(
             job_id=m.group("job"),
             start=start,
@@ -53,4 +62,10 @@ def parse_test_only(stderr: str) -> TestOnlyResult:
             nodes=m.group("nodes"),
             partition=m.group("partition"),
         )
-    raise submit_error(stderr, command="sbatch --test-only")
+    if _REFUSAL.search(stderr):
+        raise submit_error(stderr, command="sbatch --test-only")
+    raise ParseError(
+        "No start estimate in sbatch --test-only output",
+        command="sbatch --test-only",
+        line=stderr.strip(),
+    )
