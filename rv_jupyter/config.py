@@ -52,6 +52,8 @@ class Defaults(_Section):
     gpu_type: str = "any"
     time: str = "2:59:00"
     partition: str | None = None
+    # `module load` lines for every job, e.g. ["miniforge/24.11.3-py3.12", "cuda/12.8.0"].
+    modules: list[str] = Field(default_factory=list)
 
 
 class Paths(_Section):

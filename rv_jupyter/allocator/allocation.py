@@ -21,6 +21,14 @@ if TYPE_CHECKING:
     from rv_jupyter.session import Cluster
 
 
+def gpu_mismatch(strategy: Strategy, node: str, gres_on_node: str | None) -> str | None:
+    """A warning when the node's GPUs are not the type asked (seen on Rivanna: a V100
+    request landed on an A6000 node); None when they match or the node did not say."""
+    if gres_on_node and gres_on_node != strategy.shape.gpu.gres:
+        return f"Asked for {strategy.shape.gpu.label} but node {node} has {gres_on_node} GPUs."
+    return None
+
+
 @dataclass
 class Allocation:
     """A running allocation: job id, nodes, GPUs, walltime; run commands in it or cancel it."""
@@ -66,11 +74,9 @@ class Allocation:
             strategy=strategy,
             request=req,
         )
-        if actual and actual != strategy.shape.gpu.gres:
-            # Seen on Rivanna: a V100 request landed on an A6000 node.
-            alloc.warnings.append(
-                f"Asked for {strategy.shape.gpu.label} but node {node} has {actual} GPUs."
-            )
+        mismatch = gpu_mismatch(strategy, node, actual)
+        if mismatch:
+            alloc.warnings.append(mismatch)
         return alloc
 
     @property

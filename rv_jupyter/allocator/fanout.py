@@ -283,6 +283,7 @@ class Allocator:
             constraint=t.features[-1] if t.features and t.gres == "a100" else None,
             checkpoint=Checkpoint(total_s=s.total_s) if s.total_s else None,
             scratch_root=paths.scratch_root,
+            modules=tuple(self.cluster.config.defaults.modules),
             tag=req.tag,
             rank=rank,
             claim_dir=f"{paths.state}/claims/{req.request_id}",

@@ -158,6 +158,17 @@ class RemotePaths:
         return f"{self.state}/checkpoints"
 
     @property
+    def caches(self) -> dict[str, str]:
+        """Cache variables pointed at scratch: home is small, and these grow large."""
+        base = f"{self.scratch}/.cache"
+        return {
+            "UV_CACHE_DIR": f"{base}/uv",
+            "PIP_CACHE_DIR": f"{base}/pip",
+            "HF_HOME": f"{base}/huggingface",
+            "VLLM_CACHE_DIR": f"{base}/vllm",
+        }
+
+    @property
     def workspaces(self) -> str:
         """Synced local projects."""
         return f"{self.scratch}/rv-workspaces"

@@ -207,7 +207,11 @@ def _preamble(s: JobSpec) -> list[str]:
     lines += [
         f"export OMP_NUM_THREADS={s.cpus_per_task}",
         "export TOKENIZERS_PARALLELISM=false",
-        *(f"export {k}={q(v)}" for k, v in sorted(s.cache_env.items()) if _is_env_name(k)),
+        *(
+            f"export {k}={q(v)}"
+            for k, v in sorted({**p.caches, **s.cache_env}.items())
+            if _is_env_name(k)
+        ),
         f'export RV_CHECKPOINT_DIR={q(p.checkpoints)}/"$SLURM_JOB_NAME-$SLURM_JOB_ID"',
         'export CHECKPOINT_DIR="$RV_CHECKPOINT_DIR"',
         'mkdir -p -- "$RV_CHECKPOINT_DIR"',

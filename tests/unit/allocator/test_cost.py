@@ -29,3 +29,14 @@ def test_without_an_account_the_first_is_used_and_mig_is_free() -> None:
     mig = Strategy(Shape(GPU_TYPES["mig"], 1, 1), "direct", 3600, wait_s=0)
     est = estimate([mig], [Allocation(account="only", balance=5.0, raw="")], None)
     assert (est.account, est.dearest, est.balance_after) == ("only", 0.0, (5.0, 5.0))
+
+
+def test_a_node_with_other_gpus_than_asked_is_reported() -> None:
+    from rv_jupyter.allocator.allocation import gpu_mismatch
+
+    v100 = Strategy(Shape(GPU_TYPES["v100"], 1, 1), "direct", 3600, wait_s=0)
+    assert gpu_mismatch(v100, "udc-an28-1", "a6000") == (
+        "Asked for V100 but node udc-an28-1 has a6000 GPUs."
+    )
+    assert gpu_mismatch(v100, "udc-ai01-1", "v100") is None
+    assert gpu_mismatch(v100, "udc-ai01-1", None) is None

@@ -148,3 +148,22 @@ def test_resources_follow_rivanna_rules() -> None:
     assert memory_for(a6000, 2) == 96  # 256 * 2/8 * 1.5
     assert memory_for(a100, 8) == 900  # capped at 90% of the node
     assert memory_for(GPU_TYPES["v100"], 1) is None
+
+
+def test_caches_go_to_scratch_unless_overridden() -> None:
+    text = render(a_spec(cache_env={"HF_HOME": "/project/lab/hf"}))
+    assert "export UV_CACHE_DIR=/scratch/abs6bd/.cache/uv" in text
+    assert "export PIP_CACHE_DIR=/scratch/abs6bd/.cache/pip" in text
+    assert "export HF_HOME=/project/lab/hf" in text
+    assert "/scratch/abs6bd/.cache/huggingface" not in text
+
+
+def test_golden_simple_script() -> None:
+    golden = Path(__file__).parent / "golden" / "simple.sh"
+    text = render(
+        a_spec(
+            account="mylab_paid", modules=("cuda/12.8.0",), env_file="/scratch/abs6bd/.rv/env/x.env"
+        )
+    )
+    # A change here is a change to every job users submit: update the golden on purpose.
+    assert text == golden.read_text()
