@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import re
 
+from rv_jupyter.slurm.hostlist import split_top_level
+
 # `gpu:a6000:8(S:0-47)` (sinfo, squeue of Slurm <= 22.05) or `gpu:a100=4` (the TRES
 # form newer squeue prints for tres-per-node, after the `gres/` prefix is dropped).
 _ENTRY = re.compile(r"^gpu(?::(?P<type>[^:(=]+))?[:=](?P<count>\d+)")
@@ -32,20 +34,8 @@ def gpus(gres: str) -> tuple[str | None, int]:
 
 
 def _split(gres: str) -> list[str]:
-    # Commas separate entries but also appear inside (IDX:0,2-3): split only outside ().
-    out, depth, cur = [], 0, ""
-    for ch in gres.strip():
-        if ch == "(":
-            depth += 1
-        elif ch == ")":
-            depth -= 1
-        if ch == "," and depth == 0:
-            out.append(cur)
-            cur = ""
-        else:
-            cur += ch
-    out.append(cur)
-    return [e.strip().removeprefix("gres:").removeprefix("gres/") for e in out if e.strip()]
+    # Commas separate entries but also appear inside (IDX:0,2-3).
+    return [e.removeprefix("gres:").removeprefix("gres/") for e in split_top_level(gres, "()")]
 
 
 def tres(text: str) -> dict[str, str]:

@@ -15,7 +15,7 @@ def expand_hostlist(text: str) -> list[str]:
     if t in ("", "(null)", "None assigned", "N/A"):
         return []
     names: list[str] = []
-    for item in _split(t):
+    for item in split_top_level(t):
         m = re.match(r"^([^\[\]]*)\[([^\]]+)\](.*)$", item)
         if not m:
             names.append(item)
@@ -35,11 +35,12 @@ def expand_hostlist(text: str) -> list[str]:
     return names
 
 
-def _split(text: str) -> list[str]:
-    # Commas separate hosts, but also ranges inside [...]: split only outside brackets.
+def split_top_level(text: str, brackets: str = "[]") -> list[str]:
+    """Split on commas outside brackets: `a[1,3],b` -> `a[1,3]`, `b` (also for `(IDX:0,2)`)."""
+    opening, closing = brackets[0], brackets[1]
     out, depth, cur = [], 0, ""
     for ch in text:
-        depth += {"[": 1, "]": -1}.get(ch, 0)
+        depth += 1 if ch == opening else -1 if ch == closing else 0
         if ch == "," and depth == 0:
             out.append(cur)
             cur = ""
