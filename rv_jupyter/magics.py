@@ -1,8 +1,16 @@
-"""IPython magics: thin faces over the cluster handle (grown by the notebook issue)."""
+"""IPython magics: thin faces over the cluster handle and the allocator.
+
+Each magic parses its arguments, makes one call into the core, and returns something
+a notebook shows well (a DataFrame or an object with `_repr_html_`). Every RvError
+becomes a one-line UsageError: what was wrong and what to do, never a traceback.
+"""
 
 from __future__ import annotations
 
-from typing import Any
+import functools
+import html
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from IPython.core.error import UsageError
 from IPython.core.magic import Magics, line_magic, magics_class
@@ -10,26 +18,262 @@ from IPython.core.magic_arguments import argument, magic_arguments, parse_argstr
 
 from rv_jupyter.errors import RvError
 
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from rv_jupyter.allocator.allocation import Allocation
+    from rv_jupyter.allocator.fanout import Event
+    from rv_jupyter.session import Cluster
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+CONFIG_HELP = "rv config file (default: $RV_CONFIG or ~/.rv/config.toml)"
+
+
+def _user_errors(fn: F) -> F:
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(*args, **kwargs)
+        except RvError as err:
+            raise UsageError(str(err)) from None
+
+    return wrapper  # type: ignore[return-value]
+
+
+class LogText(str):
+    """A job's log: plain text in a terminal, a scrollable block in a notebook."""
+
+    def _repr_html_(self) -> str:
+        return "<pre style='max-height:30em;overflow:auto'>" + html.escape(str(self)) + "</pre>"
+
+
+def _request_args(fn: F) -> F:
+    for decorator in reversed(
+        [
+            argument("--gpu", type=int, default=1, help="number of GPUs (default 1)"),
+            argument("--type", default=None, help="GPU type (a6000, a100_80, ...) or any"),
+            argument("--time", default=None, help="walltime: 90m, 2h, 3d, 2:59:00"),
+            argument("--mem", default=None, help="memory per node, e.g. 64G"),
+            argument("--vram", type=int, default=None, help="at least this many GB per GPU"),
+            argument("--mig", action="store_true", help="a free MIG slice (1 GPU, 10 GB)"),
+            argument("--checkpoint", action="store_true", help="allow checkpoint segments"),
+            argument("--account", default=None, help="SU account (default from config)"),
+            argument("--config", default=None, help=CONFIG_HELP),
+        ]
+    ):
+        fn = decorator(fn)
+    return fn
+
 
 @magics_class
 class RvMagics(Magics):
     """The %rv_* magics."""
 
+    allocation: Allocation | None = None
+
+    def _cluster(self, config: str | None) -> Cluster:
+        import rv_jupyter
+
+        return rv_jupyter.connect(config)
+
+    def _request(self, args: Any, cluster: Cluster, name: str = "rv") -> Any:
+        from rv_jupyter.allocator.request import Request
+
+        d = cluster.config.defaults
+        return Request.build(
+            gpus=args.gpu,
+            gpu_type="mig" if args.mig else (args.type or d.gpu_type),
+            time=args.time or d.time,
+            mem=args.mem,
+            vram_gb=args.vram,
+            checkpoint=args.checkpoint,
+            account=args.account or d.account,
+            name=name,
+        )
+
     @magic_arguments()
-    @argument("--config", help="rv config file (default: $RV_CONFIG or ~/.rv/config.toml)")
+    @argument("--config", help=CONFIG_HELP)
     @line_magic
+    @_user_errors
     def rv_status(self, line: str) -> Any:
         """Show the cluster: GPUs free per partition, your jobs, SU balance, quotas.
 
         Reads everything in one SSH round trip. Example: `%rv_status`
         """
         args = parse_argstring(self.rv_status, line)
-        import rv_jupyter
+        return self._cluster(args.config).state()
 
-        try:
-            return rv_jupyter.connect(args.config).state()
-        except RvError as err:
-            raise UsageError(str(err)) from None
+    @magic_arguments()
+    @_request_args
+    @argument("--name", default="rv", help="job name")
+    @argument("--dry-run", action="store_true", help="show strategies and scripts only")
+    @argument("--new", action="store_true", help="allocate again even if one is running")
+    @line_magic
+    @_user_errors
+    def rv_up(self, line: str) -> Any:
+        """Get GPUs as fast as the cluster allows; returns the allocation.
+
+        Probes every GPU type and topology that fits, submits the best strategies at
+        once, keeps the first that runs and cancels the rest. Interrupting the cell
+        cancels everything submitted.
+
+        Examples: `%rv_up --gpu 2 --time 2h`, `%rv_up --mig`, `%rv_up --gpu 8 --type a100_80
+        --time 8h --checkpoint`, `%rv_up --gpu 4 --dry-run`
+        """
+        from rv_jupyter.allocator.fanout import Allocator
+        from rv_jupyter.background import run_sync
+
+        args = parse_argstring(self.rv_up, line)
+        cluster = self._cluster(args.config)
+        req = self._request(args, cluster, args.name)
+        allocator = Allocator(cluster)
+        if args.dry_run:
+            dry = run_sync(allocator.dry_run(req))
+            return _strategies_frame(dry.plan.strategies, dry.plan.skipped)
+        if self.allocation is not None and not args.new and self._alive(self.allocation):
+            return self.allocation
+        progress = _Progress()
+        self.allocation = run_sync(allocator.allocate(req, on_event=progress.update))
+        progress.done(str(self.allocation))
+        return self.allocation
+
+    @magic_arguments()
+    @argument("--all", action="store_true", help="everyone's jobs, not only yours")
+    @argument("--config", help=CONFIG_HELP)
+    @line_magic
+    @_user_errors
+    def rv_ps(self, line: str) -> Any:
+        """Your queued and running jobs as a DataFrame. Example: `%rv_ps`"""
+        args = parse_argstring(self.rv_ps, line)
+        return _jobs_frame(self._cluster(args.config).jobs(all_users=args.all))
+
+    @magic_arguments()
+    @argument("ids", nargs="*", help="job ids to cancel")
+    @argument("--all", action="store_true", help="cancel all your jobs")
+    @argument("--config", help=CONFIG_HELP)
+    @line_magic
+    @_user_errors
+    def rv_stop(self, line: str) -> Any:
+        """Cancel your jobs: `%rv_stop 1234 1235` or `%rv_stop --all`."""
+        args = parse_argstring(self.rv_stop, line)
+        if not args.ids and not args.all:
+            raise UsageError("Name the jobs to cancel (`%rv_stop 1234`) or use --all.")
+        cancelled = self._cluster(args.config).cancel(args.ids, every=args.all)
+        if self.allocation is not None and self.allocation.job_id in cancelled:
+            self.allocation = None
+        import pandas as pd
+
+        return pd.DataFrame({"cancelled": cancelled})
+
+    @magic_arguments()
+    @_request_args
+    @line_magic
+    @_user_errors
+    def rv_cost(self, line: str) -> Any:
+        """SUs each strategy would cost and your balance after, submitting nothing.
+
+        Example: `%rv_cost --gpu 4 --type a100_80 --time 8h`
+        """
+        from rv_jupyter.allocator.fanout import Allocator
+        from rv_jupyter.background import run_sync
+
+        args = parse_argstring(self.rv_cost, line)
+        cluster = self._cluster(args.config)
+        return run_sync(Allocator(cluster).cost(self._request(args, cluster)))
+
+    @magic_arguments()
+    @argument("id", nargs="?", help="job id (default: the current allocation)")
+    @argument("--err", action="store_true", help="the error log instead of the output")
+    @argument("--lines", type=int, default=200, help="how many lines from the end")
+    @argument("--config", help=CONFIG_HELP)
+    @line_magic
+    @_user_errors
+    def rv_logs(self, line: str) -> Any:
+        """The end of a job's log. Example: `%rv_logs 1234 --err`"""
+        args = parse_argstring(self.rv_logs, line)
+        job = args.id or (self.allocation.job_id if self.allocation else None)
+        if not job:
+            raise UsageError("Which job? `%rv_logs 1234` (or allocate with %rv_up first).")
+        return LogText(self._cluster(args.config).log(job, err=args.err, lines=args.lines))
+
+    def _alive(self, alloc: Allocation) -> bool:
+        return any(j.job_id == alloc.job_id for j in alloc.cluster.jobs())
+
+
+class _Progress:
+    """A live table of the fan-out in the cell's output (one row per strategy)."""
+
+    def __init__(self) -> None:
+        from IPython.display import HTML, display
+
+        self._rows: dict[str, Event] = {}
+        self._handle = display(HTML("<i>probing the queue…</i>"), display_id=True)
+
+    def update(self, event: Event) -> None:
+        from IPython.display import HTML
+
+        self._rows[event.strategy.key] = event
+        body = "".join(
+            f"<tr><td>{html.escape(e.strategy.describe())}</td><td>{e.job_id or ''}</td>"
+            f"<td>{html.escape(e.state)}</td><td>{html.escape(e.reason or '')}</td></tr>"
+            for e in self._rows.values()
+        )
+        if self._handle is not None:
+            self._handle.update(
+                HTML(f"<table><tr><th>strategy</th><th>job</th><th>state</th><th>reason</th>"
+                     f"</tr>{body}</table>")
+            )  # fmt: skip
+
+    def done(self, text: str) -> None:
+        from IPython.display import HTML
+
+        if self._handle is not None:
+            self._handle.update(HTML(html.escape(text).replace("\n", "<br>")))
+
+
+def _strategies_frame(strategies: list[Any], skipped: dict[str, str]) -> pd.DataFrame:
+    import pandas as pd
+
+    frame = pd.DataFrame(
+        [
+            {
+                "strategy": s.key,
+                "partition": s.shape.gpu.partition,
+                "topology": s.shape.topology,
+                "how": s.describe(),
+                "starts": "now" if s.immediate else s.wait_s,
+                "su_per_hour": round(s.su_per_hour, 2),
+            }
+            for s in strategies
+        ]
+    )
+    frame.attrs["skipped"] = skipped
+    return frame
+
+
+def _jobs_frame(jobs: list[Any]) -> pd.DataFrame:
+    import pandas as pd
+
+    return pd.DataFrame(
+        [
+            {
+                "id": j.job_id,
+                "name": j.name,
+                "gpus": j.gpus,
+                "gpu_type": j.gpu_type,
+                "node": j.node_list,
+                "state": j.state.value,
+                "elapsed_s": j.time_used_s,
+                "left_s": (j.time_limit_s - (j.time_used_s or 0)) if j.time_limit_s else None,
+                "start": j.start_time,
+                "reason": j.reason,
+            }
+            for j in jobs
+        ],
+        columns=["id", "name", "gpus", "gpu_type", "node", "state", "elapsed_s", "left_s",
+                 "start", "reason"],
+    )  # fmt: skip
 
 
 def register(ipython: Any) -> None:

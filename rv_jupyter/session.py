@@ -7,6 +7,7 @@ them. Async methods are the core; the sync ones wrap them once through
 
 from __future__ import annotations
 
+import shlex
 import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -17,7 +18,8 @@ from typing import Any, ClassVar
 from rv_jupyter import config as rv_config
 from rv_jupyter import slurm
 from rv_jupyter.background import run_sync
-from rv_jupyter.errors import ParseError
+from rv_jupyter.cluster import RemotePaths
+from rv_jupyter.errors import ParseError, RequestError
 from rv_jupyter.remote import Completed, Connection, SshTarget
 from rv_jupyter.state import ClusterState, gpu_availability
 
@@ -133,6 +135,56 @@ class Cluster:
             errors=errors,
         )
 
+    async def ajobs(self, *, all_users: bool = False) -> list[slurm.Job]:
+        """Your jobs (or everyone's) as squeue shows them now."""
+        cmd = slurm.squeue.command(everyone=all_users)
+        return list(slurm.parse_squeue(await self.arun(cmd)))
+
+    async def acancel(self, job_ids: Sequence[str] = (), *, every: bool = False) -> list[str]:
+        """Cancel some of your own jobs (or all of them); returns the ids cancelled.
+
+        Ids are checked against your own queue first, so a typo or someone else's job
+        is an error naming it, and nothing else is touched.
+        """
+        mine = {j.job_id for j in await self.ajobs()}
+        targets = sorted(mine) if every else list(dict.fromkeys(job_ids))
+        unknown = [j for j in targets if j not in mine]
+        if unknown:
+            raise RequestError(
+                f"Not among your queued or running jobs: {', '.join(unknown)}.",
+                hint="%rv_ps lists them; finished jobs need no cancelling.",
+            )
+        if targets:
+            await self.arun("scancel " + " ".join(shlex.quote(j) for j in targets))
+        return targets
+
+    async def alog(self, job_id: str, *, err: bool = False, lines: int = 200) -> str:
+        """The last lines of a job's rv log (`.rv/logs/<name>-<id>.out|err`)."""
+        q, acct = await self.connection.batch(
+            [slurm.squeue.command(job_ids=[job_id]), slurm.sacct.command([job_id], steps=False)]
+        )
+        # squeue knows a live job's name for sure; accounting may hold an older job that
+        # had the same id (ids wrap), so take its latest record.
+        live = slurm.parse_squeue(q.stdout) if q.exit_status == 0 else []
+        past = sorted(
+            slurm.parse_sacct(acct.stdout) if acct.exit_status == 0 else [],
+            key=lambda r: r.submit or datetime.min,
+        )
+        name = live[0].name if live else (past[-1].name if past else None)
+        if name is None:
+            raise RequestError(f"No job {job_id} among your jobs.", hint="%rv_ps lists them.")
+        paths = RemotePaths(await self.auser())
+        path = f"{paths.logs}/{name}-{job_id}.{'err' if err else 'out'}"
+        done = await self.connection.run(
+            f"tail -n {int(lines)} -- {shlex.quote(path)}", check=False
+        )
+        if done.exit_status != 0:
+            raise RequestError(
+                f"No rv log for job {job_id} at {path}.",
+                hint="Only jobs submitted by rv-jupyter write there; see the job's own --output.",
+            )
+        return done.stdout
+
     async def aclose(self) -> None:
         """Close the SSH connection (others sharing it will reconnect on next use)."""
         await self.connection.close()
@@ -146,6 +198,18 @@ class Cluster:
     def run(self, command: str, *, stdin: str | None = None, timeout: float = 60) -> str:
         """Run one command on the login node (blocking); its stdout."""
         return run_sync(self.arun(command, stdin=stdin, timeout=timeout))
+
+    def jobs(self, *, all_users: bool = False) -> list[slurm.Job]:
+        """Your jobs as squeue shows them now (blocking)."""
+        return run_sync(self.ajobs(all_users=all_users))
+
+    def cancel(self, job_ids: Sequence[str] = (), *, every: bool = False) -> list[str]:
+        """Cancel some of your own jobs, or all of them (blocking)."""
+        return run_sync(self.acancel(job_ids, every=every))
+
+    def log(self, job_id: str, *, err: bool = False, lines: int = 200) -> str:
+        """The last lines of a job's rv log (blocking)."""
+        return run_sync(self.alog(job_id, err=err, lines=lines))
 
     def close(self) -> None:
         """Close the SSH connection (blocking)."""

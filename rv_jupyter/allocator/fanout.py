@@ -13,6 +13,7 @@ import shlex
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import TYPE_CHECKING
 
 from rv_jupyter.allocator.allocation import Allocation
@@ -249,7 +250,11 @@ class Allocator:
     async def _final_states(self, ids: list[str]) -> dict[str, str] | None:
         """How vanished jobs ended, from accounting; None while it has no record yet."""
         records = parse_sacct(await self.cluster.arun(sacct.command(ids, steps=False)))
-        states = {r.job_id: r.raw_state for r in records if r.step is None}
+        # Ids wrap: if accounting holds older jobs with these ids, the latest one counts.
+        latest = sorted(
+            (r for r in records if r.step is None), key=lambda r: r.submit or datetime.min
+        )
+        states = {r.job_id: r.raw_state for r in latest}
         # Accounting lags 5-30 s behind the controller: "no record yet" is not "failed".
         return states if all(i in states for i in ids) else None
 

@@ -34,9 +34,9 @@ _PREFIX = "SLURM_TIME_FORMAT=standard squeue --local"
 COMMAND = f"{_PREFIX} --me -O {FIELDS}"
 
 
-def command(*, job_ids: Sequence[str] = (), user: str | None = None) -> str:
-    """squeue for given jobs (any state squeue still holds) and/or a user's jobs."""
-    who = f" -u {shlex.quote(user)}" if user else ("" if job_ids else " --me")
+def command(*, job_ids: Sequence[str] = (), user: str | None = None, everyone: bool = False) -> str:
+    """squeue for given jobs (any state squeue still holds), a user's jobs, or everyone's."""
+    who = f" -u {shlex.quote(user)}" if user else ("" if job_ids or everyone else " --me")
     ids = f" -j {shlex.quote(','.join(job_ids))}" if job_ids else ""
     return f"{_PREFIX}{who}{ids} -O {FIELDS}"
 

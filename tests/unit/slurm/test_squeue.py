@@ -160,3 +160,10 @@ def test_command_puts_free_text_last_and_cuts_nothing() -> None:
     assert fields[-2:] == ["Reason", "Name"]
     assert all(f.endswith(":'|'") for f in squeue.FIELDS.split(","))
     assert fields[0] == "JobArrayID"  # keeps 123_4; JobID would print the raw id
+
+
+def test_command_for_everyone_or_me() -> None:
+    assert " --me " in squeue.command()
+    assert "--me" not in squeue.command(everyone=True) and " -u " not in squeue.command(
+        everyone=True
+    )
