@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import subprocess
+import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from rv_jupyter import config as rv_config
-from rv_jupyter.errors import CommandFailed, CommandTimeout, ConnectionLost
+from rv_jupyter.errors import AuthFailed, CommandFailed, CommandTimeout, ConnectionLost
 from rv_jupyter.remote import Connection, SshTarget
 from rv_jupyter.session import ssh_target
 from tests.cluster.conftest import MINI
@@ -124,3 +127,37 @@ async def test_honours_ssh_config_alias_and_proxy_jump(a_target: SshTarget) -> N
     finally:
         await login.close()
         await node.close()
+
+
+@pytest.fixture
+def an_ssh_agent(tmp_path: Path) -> Iterator[str]:
+    """A real ssh-agent holding the test user's key; yields its socket path."""
+    sock = str(tmp_path / "agent.sock")
+    agent = subprocess.Popen(["ssh-agent", "-D", "-a", sock], stdout=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 10
+        while not Path(sock).exists():
+            assert time.monotonic() < deadline, "ssh-agent did not start"
+            time.sleep(0.05)
+        key = str(MINI / "ssh" / "id_ed25519")
+        subprocess.run(["ssh-add", "-q", key], env={"SSH_AUTH_SOCK": sock}, check=True)
+        yield sock
+    finally:
+        agent.kill()
+        agent.wait()
+
+
+async def test_keys_from_the_ssh_agent(
+    a_target: SshTarget, an_ssh_agent: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("SSH_AUTH_SOCK", an_ssh_agent)
+    monkeypatch.setenv("HOME", str(Path(an_ssh_agent).parent))  # no ~/.ssh/id_* keys
+    no_key_file = dataclasses.replace(a_target, identity_files=())
+    conn = Connection(no_key_file)
+    try:
+        assert (await conn.run("id -un")).stdout.strip() == a_target.user
+    finally:
+        await conn.close()
+    monkeypatch.delenv("SSH_AUTH_SOCK")
+    with pytest.raises(AuthFailed, match="none found"):
+        await Connection(no_key_file).run("true")
