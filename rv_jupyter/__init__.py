@@ -20,6 +20,13 @@ def connect(config_path: str | None = None) -> Cluster:
     return Cluster.from_config(config_path)
 
 
+def panel(config_path: str | None = None) -> Any:
+    """The live status panel (ipywidgets) of the configured cluster."""
+    from rv_jupyter.widgets import Panel
+
+    return Panel(connect(config_path))
+
+
 def load_ipython_extension(ipython: Any) -> None:
     """Called by IPython on `%load_ext rv_jupyter`; registers the magics."""
     from rv_jupyter.magics import register

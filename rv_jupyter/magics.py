@@ -93,16 +93,24 @@ class RvMagics(Magics):
         )
 
     @magic_arguments()
+    @argument("--once", action="store_true", help="one snapshot (ClusterState), no live panel")
     @argument("--config", help=CONFIG_HELP)
     @line_magic
     @_user_errors
     def rv_status(self, line: str) -> Any:
-        """Show the cluster: GPUs free per partition, your jobs, SU balance, quotas.
+        """The cluster: connection, your jobs, GPUs free per partition, SUs, quotas, fairshare.
 
-        Reads everything in one SSH round trip. Example: `%rv_status`
+        A live panel that refreshes itself (every 5 s while a job of yours is pending,
+        less often when idle) without blocking the kernel. `%rv_status --once` returns
+        one snapshot instead, read in one SSH round trip.
         """
         args = parse_argstring(self.rv_status, line)
-        return self._cluster(args.config).state()
+        cluster = self._cluster(args.config)
+        if args.once:
+            return cluster.state()
+        from rv_jupyter.widgets import Panel
+
+        return Panel(cluster)
 
     @magic_arguments()
     @_request_args

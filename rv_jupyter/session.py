@@ -13,7 +13,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from rv_jupyter import config as rv_config
 from rv_jupyter import slurm
@@ -22,6 +22,9 @@ from rv_jupyter.cluster import RemotePaths
 from rv_jupyter.errors import ParseError, RequestError
 from rv_jupyter.remote import Completed, Connection, SshTarget
 from rv_jupyter.state import ClusterState, gpu_availability
+
+if TYPE_CHECKING:
+    from rv_jupyter.poller import Poller
 
 
 @dataclass(frozen=True)
@@ -76,6 +79,7 @@ class Cluster:
         self.target = ssh_target(cfg)
         self.connection = Connection.for_target(self.target)
         self._user: str | None = None
+        self._poller: Poller | None = None
 
     @classmethod
     def from_config(cls, path: str | None = None) -> Cluster:
@@ -87,6 +91,16 @@ class Cluster:
             if existing is None:
                 existing = cls._registry[target] = cls(cfg, source=str(rv_config.config_path(path)))
             return existing
+
+    @property
+    def poller(self) -> Poller:
+        """The one poller of this cluster that every panel shares."""
+        with self._registry_lock:
+            if self._poller is None:
+                from rv_jupyter.poller import Poller
+
+                self._poller = Poller(self)
+            return self._poller
 
     @property
     def host(self) -> str:

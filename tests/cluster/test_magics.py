@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import pandas as pd
@@ -38,9 +39,18 @@ def test_load_ext_registers_the_magics(a_shell, name: str) -> None:  # type: ign
 
 
 def test_status_is_the_cluster_state(rv) -> None:  # type: ignore[no-untyped-def]
-    state = rv("rv_status")
+    state = rv("rv_status", "--once")
     assert isinstance(state, ClusterState)
     assert any(g.partition == "gpu-mig" for g in state.gpus)
+    panel = rv("rv_status")
+    try:
+        deadline = time.monotonic() + 20
+        while panel.shown is None:
+            assert time.monotonic() < deadline, "the panel never got a snapshot"
+            time.sleep(0.1)
+        assert "gpu-mig" in panel.gpus.value and "SU balance" in panel.money.value
+    finally:
+        panel.close()
 
 
 def test_up_ps_logs_stop_round_trip(rv) -> None:  # type: ignore[no-untyped-def]
