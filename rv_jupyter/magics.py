@@ -13,7 +13,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from IPython.core.error import UsageError
-from IPython.core.magic import Magics, line_magic, magics_class
+from IPython.core.magic import Magics, cell_magic, line_magic, magics_class
 from IPython.core.magic_arguments import argument, magic_arguments, parse_argstring
 
 from rv_jupyter.errors import RvError
@@ -51,7 +51,7 @@ class LogText(str):
 def _request_args(fn: F) -> F:
     for decorator in reversed(
         [
-            argument("--gpu", type=int, default=1, help="number of GPUs (default 1)"),
+            argument("--gpu", type=int, default=None, help="number of GPUs (default 1)"),
             argument("--type", default=None, help="GPU type (a6000, a100_80, ...) or any"),
             argument("--time", default=None, help="walltime: 90m, 2h, 3d, 2:59:00"),
             argument("--mem", default=None, help="memory per node, e.g. 64G"),
@@ -82,7 +82,7 @@ class RvMagics(Magics):
 
         d = cluster.config.defaults
         return Request.build(
-            gpus=args.gpu,
+            gpus=1 if args.gpu is None else args.gpu,
             gpu_type="mig" if args.mig else (args.type or d.gpu_type),
             time=args.time or d.time,
             mem=args.mem,
@@ -204,6 +204,65 @@ class RvMagics(Magics):
         if not job:
             raise UsageError("Which job? `%rv_logs 1234` (or allocate with %rv_up first).")
         return LogText(self._cluster(args.config).log(job, err=args.err, lines=args.lines))
+
+    @magic_arguments()
+    @_request_args
+    @argument("--bash", action="store_true", help="the cell is bash, not Python")
+    @argument("--out", default="", help="variables to bring back, e.g. --out model_path,scores")
+    @argument("--name", default="rv-run", help="job name when rv allocates for this cell")
+    @argument("--new", action="store_true", help="do not reuse the allocation from %%rv_up")
+    @cell_magic
+    @_user_errors
+    def rv_run(self, line: str, cell: str) -> Any:
+        """Run this cell on Rivanna's GPUs; its output streams here as it runs.
+
+        The current folder is synced to /scratch/<you>/rv-workspaces/<folder> first
+        (honouring .gitignore and .rvignore). The cell runs in the allocation from
+        %rv_up if there is one and the line names no resources (--gpu, --type, --time,
+        --mem, --vram, --mig); otherwise in one allocated for it and released after.
+        `--out x,y` brings those variables back (as JSON: numbers, strings, lists, dicts).
+
+        Example:
+            %%rv_run --gpu 1 --time 30m --out accuracy
+            accuracy = train()
+        """
+        import sys
+        from pathlib import Path
+
+        from rv_jupyter.background import run_sync
+        from rv_jupyter.runner import run_cell
+
+        args = parse_argstring(self.rv_run, line)
+        cluster = self._cluster(args.config)
+        out = [v.strip() for v in args.out.split(",") if v.strip()]
+        # Resources named on the line ask for a new allocation; otherwise %rv_up's is used.
+        asked = any(
+            v not in (None, False) for v in (args.gpu, args.type, args.time, args.mem, args.vram,
+                                             args.mig)
+        )  # fmt: skip
+        alloc = self.allocation
+        if args.new or asked or alloc is None or not self._alive(alloc):
+            alloc = None
+
+        def show(text: str, is_err: bool) -> None:
+            (sys.stderr if is_err else sys.stdout).write(text)
+
+        result = run_sync(
+            run_cell(
+                cluster, cell, local_root=Path.cwd(), on_output=show, bash=args.bash,
+                out=out, allocation=alloc, request=self._request(args, cluster, args.name),
+            )
+        )  # fmt: skip
+        if self.shell is not None:
+            self.shell.user_ns.update(result.values)
+        if result.problems:
+            raise UsageError(
+                "Could not bring back "
+                + ", ".join(f"{k} ({v})" for k, v in result.problems.items())
+                + ": --out carries JSON values (numbers, strings, lists, dicts). Save others "
+                f"to a file in {result.workspace} and fetch it."
+            )
+        return result
 
     def _alive(self, alloc: Allocation) -> bool:
         return any(j.job_id == alloc.job_id for j in alloc.cluster.jobs())

@@ -140,6 +140,9 @@ def _directives(s: JobSpec) -> list[str]:
         f"#SBATCH --time={slurm_time(s.time_s)}",
         f"#SBATCH --nodes={s.nodes}",
         f"#SBATCH --cpus-per-task={s.cpus_per_task}",
+        # Start on scratch: the directory sbatch ran in may be gone (or be home, which
+        # is small) by the time the job starts.
+        f"#SBATCH --chdir={s.paths.scratch}",
         f"#SBATCH --output={logs}/%x-%j.out",
         f"#SBATCH --error={logs}/%x-%j.err",
     ]

@@ -10,7 +10,7 @@ import asyncio
 import contextlib
 import os
 import socket
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -128,6 +128,37 @@ class Connection:
         if done.exit_status not in (0, None) and token not in done.stdout:
             raise _failed(done)
         return split_output(done.stdout, commands, token)
+
+    async def stream(
+        self,
+        command: str,
+        on_output: Callable[[str, bool], None],
+        *,
+        stdin: bytes | None = None,
+    ) -> int | None:
+        """Run a command, handing each line of output to `on_output(text, is_stderr)` as it
+        arrives; returns the exit status. Never retried: it may have taken effect."""
+        conn = await self._ensure()
+        self.channels_opened += 1
+
+        async def pump(reader: Any, is_err: bool) -> None:
+            async for line in reader:
+                on_output(line, is_err)
+
+        try:
+            async with conn.create_process(command, encoding="utf-8", errors="replace") as proc:
+                if stdin is not None:
+                    proc.stdin.write(stdin.decode("utf-8", "replace"))
+                proc.stdin.write_eof()
+                await asyncio.gather(pump(proc.stdout, False), pump(proc.stderr, True))
+                await proc.wait()
+                return proc.exit_status
+        except _DROPPED as exc:
+            raise ConnectionLost(
+                f"The connection to {self.target.describe()} dropped while running "
+                f"`{_short(command)}`.",
+                hint="Check with %rv_ps whether it is still running.",
+            ) from exc
 
     async def close(self) -> None:
         """Close the connection; the next command opens a new one."""

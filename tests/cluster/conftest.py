@@ -106,6 +106,17 @@ def no_jobs_left(a_config: rv_config.RvConfig) -> Iterator[None]:
         time.sleep(0.5)
 
 
+@pytest.fixture(scope="session")
+def a_shell():  # type: ignore[no-untyped-def]
+    """The process's one real IPython InteractiveShell, with the extension loaded."""
+    from IPython import get_ipython
+    from IPython.testing.globalipapp import start_ipython
+
+    shell = start_ipython() or get_ipython()
+    shell.run_line_magic("load_ext", "rv")
+    return shell
+
+
 @pytest.fixture
 def stand_in_data() -> Iterator[Path]:
     """The directory of data files behind the `allocations`/`hdquota` stand-ins; restored after."""

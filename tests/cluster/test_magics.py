@@ -8,21 +8,12 @@ from pathlib import Path
 import pandas as pd
 import pytest
 from IPython.core.error import UsageError
-from IPython.testing.globalipapp import start_ipython
 
 from rv_jupyter.allocator.allocation import Allocation
 from rv_jupyter.allocator.cost import CostEstimate
 from rv_jupyter.state import ClusterState
 
 pytestmark = pytest.mark.usefixtures("no_jobs_left")
-
-
-@pytest.fixture(scope="module")
-def a_shell():  # type: ignore[no-untyped-def]
-    """A real IPython InteractiveShell with the extension loaded."""
-    shell = start_ipython()
-    shell.run_line_magic("load_ext", "rv")
-    return shell
 
 
 @pytest.fixture

@@ -4,6 +4,7 @@
 #SBATCH --time=02:59:00
 #SBATCH --nodes=1
 #SBATCH --cpus-per-task=8
+#SBATCH --chdir=/scratch/abs6bd
 #SBATCH --output=/scratch/abs6bd/.rv/logs/%x-%j.out
 #SBATCH --error=/scratch/abs6bd/.rv/logs/%x-%j.err
 #SBATCH --account=mylab_paid

@@ -1,0 +1,154 @@
+"""`%%rv_run`'s core: sync the folder, run the cell in an allocation, stream, bring back.
+
+The cell runs with `srun --overlap` inside an allocation (the one given, or one the
+fan-out allocator gets for this cell and releases afterwards), from the synced
+workspace on scratch, so its output reaches the notebook line by line over the one SSH
+connection. Values named in `out` come back as JSON, never pickle: a compromised or
+confused remote side cannot run code on the laptop.
+"""
+
+from __future__ import annotations
+
+import html
+import json
+import secrets
+import shlex
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from rv_jupyter.allocator.fanout import Allocator
+from rv_jupyter.allocator.request import Request
+from rv_jupyter.cluster import RemotePaths
+from rv_jupyter.errors import RequestError
+from rv_jupyter.workspace import tar_bytes
+
+if TYPE_CHECKING:
+    from rv_jupyter.allocator.allocation import Allocation
+    from rv_jupyter.session import Cluster
+
+# Runs the cell as __main__, then writes the requested variables as JSON; a value JSON
+# cannot hold is reported by name and type instead.
+BOOTSTRAP = """\
+import json, os, sys
+cell, out_path, names = sys.argv[1], sys.argv[2], sys.argv[3:]
+sys.path.insert(0, os.getcwd())  # the workspace, so the cell imports the project's modules
+sys.argv = [cell]
+ns = {"__name__": "__main__"}
+exec(compile(open(cell).read(), "<rv cell>", "exec"), ns)
+values, problems = {}, {}
+for name in names:
+    if name not in ns:
+        problems[name] = "not defined by the cell"
+        continue
+    try:
+        json.dumps(ns[name])
+        values[name] = ns[name]
+    except (TypeError, ValueError):
+        problems[name] = type(ns[name]).__name__
+with open(out_path, "w") as fh:
+    json.dump({"values": values, "problems": problems}, fh)
+"""
+
+
+@dataclass
+class RunResult:
+    """How a cell's run ended and where its files are."""
+
+    job_id: str
+    exit_code: int | None
+    elapsed_s: float
+    sus: float
+    workspace: str
+    logs: str
+    checkpoints: str
+    values: dict[str, Any] = field(default_factory=dict)
+    problems: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def ok(self) -> bool:
+        """The cell finished without error."""
+        return self.exit_code == 0
+
+    def __str__(self) -> str:
+        state = "finished" if self.ok else f"failed (exit {self.exit_code})"
+        return (
+            f"Job {self.job_id} {state} in {self.elapsed_s:.1f} s, {self.sus:.2f} SUs.\n"
+            f"workspace {self.workspace}\nlogs {self.logs}\ncheckpoints {self.checkpoints}"
+        )
+
+    def _repr_html_(self) -> str:
+        return "<br>".join(html.escape(line) for line in str(self).splitlines())
+
+
+async def run_cell(
+    cluster: Cluster,
+    source: str,
+    *,
+    local_root: Path,
+    on_output: Callable[[str, bool], None],
+    bash: bool = False,
+    out: Sequence[str] = (),
+    allocation: Allocation | None = None,
+    request: Request | None = None,
+) -> RunResult:
+    """Sync `local_root`, run `source` in an allocation, stream its output, return results."""
+    for name in out:
+        if not name.isidentifier():
+            raise RequestError(f"--out {name!r} is not a variable name.", hint="--out x,y")
+    paths = RemotePaths(await cluster.auser())
+    ws = f"{paths.workspaces}/{_dirname(local_root)}"
+    cid = secrets.token_hex(4)
+    cell = f".rv-cells/{cid}.{'sh' if bash else 'py'}"
+    result_file = f".rv-cells/{cid}.json"
+    payload = tar_bytes(local_root, {cell: source, ".rv-cells/run.py": BOOTSTRAP})
+    await cluster.connection.run(
+        f"mkdir -p -- {shlex.quote(ws)} && tar xzf - -C {shlex.quote(ws)}",
+        stdin=payload, timeout=300, retry=False,
+    )  # fmt: skip
+    own = allocation is None
+    if allocation is None:
+        allocation = await Allocator(cluster).allocate(request or Request())
+    try:
+        inner = (
+            f"bash {shlex.quote(cell)}"
+            if bash
+            else "python3 -u .rv-cells/run.py "
+            + " ".join(shlex.quote(a) for a in (cell, result_file, *out))
+        )
+        modules = cluster.config.defaults.modules
+        if modules:
+            load = "module load " + " ".join(shlex.quote(m) for m in modules)
+            inner = f"{{ type module >/dev/null 2>&1 && {load}; }}; {inner}"
+        cmd = (
+            f"srun --jobid={shlex.quote(allocation.job_id)} --overlap --nodes=1 --ntasks=1 "
+            f"--chdir={shlex.quote(ws)} bash -c {shlex.quote(inner)}"
+        )
+        t0 = time.monotonic()
+        code = await cluster.connection.stream(cmd, on_output)
+        elapsed = time.monotonic() - t0
+        values, problems = {}, {}
+        if out and not bash and code == 0:
+            got = json.loads(await cluster.arun(f"cat -- {shlex.quote(ws + '/' + result_file)}"))
+            values, problems = got["values"], got["problems"]
+    finally:
+        if own:
+            await allocation.acancel()
+    return RunResult(
+        job_id=allocation.job_id,
+        exit_code=code,
+        elapsed_s=elapsed,
+        sus=elapsed / 3600 * allocation.su_per_hour,
+        workspace=ws,
+        logs=f"{paths.logs}/{allocation.name}-{allocation.job_id}.{{out,err}}",
+        checkpoints=f"{paths.checkpoints}/{allocation.name}-{allocation.job_id}",
+        values=values,
+        problems=problems,
+    )
+
+
+def _dirname(root: Path) -> str:
+    name = root.resolve().name or "root"
+    return "".join(c if c.isalnum() or c in "._-" else "_" for c in name)
