@@ -72,6 +72,9 @@ class RunResult:
         """The cell finished without error."""
         return self.exit_code == 0
 
+    def __repr__(self) -> str:
+        return f"<RunResult {str(self).splitlines()[0]}>"
+
     def __str__(self) -> str:
         state = "finished" if self.ok else f"failed (exit {self.exit_code})"
         return (

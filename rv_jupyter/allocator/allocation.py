@@ -132,6 +132,9 @@ class Allocation:
         """The last lines of the job's log (blocking)."""
         return run_sync(self.alogs(err=err, lines=lines))
 
+    def __repr__(self) -> str:
+        return f"<Allocation {str(self).splitlines()[0]}>"
+
     def __str__(self) -> str:
         left = self.time_left_s()
         left_s = "?" if left is None else f"{left / 3600:.1f} h"

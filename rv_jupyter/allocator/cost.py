@@ -55,6 +55,21 @@ class CostEstimate:
             ]
         )
 
+    def __repr__(self) -> str:
+        return str(self)
+
+    def _repr_html_(self) -> str:
+        import html
+
+        after = self.balance_after
+        tail = (
+            f"<p>{html.escape(self.account or '')}: {self.balance:,.2f} SUs now, "
+            f"{after[0]:,.2f} to {after[1]:,.2f} after</p>"
+            if after is not None and self.balance is not None
+            else ""
+        )
+        return str(self.to_frame().to_html(index=False)) + tail
+
     def __str__(self) -> str:
         lines = [f"{s.describe()}: {su:,.2f} SUs" for s, su in self.rows]
         after = self.balance_after
