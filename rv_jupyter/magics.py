@@ -264,6 +264,46 @@ class RvMagics(Magics):
             )
         return result
 
+    @magic_arguments()
+    @argument("action", choices=["set", "list", "rm"], help="set NAME [VALUE] | list | rm NAME")
+    @argument("name", nargs="?", help="variable name")
+    @argument("value", nargs="?", help="value (omit with --secret: you will be asked)")
+    @argument("--secret", action="store_true", help="encrypt at rest and never display it")
+    @line_magic
+    @_user_errors
+    def rv_env(self, line: str) -> Any:
+        """Environment variables for your jobs; secrets are masked and encrypted at rest.
+
+        `%rv_env set WANDB_PROJECT demo`, `%rv_env set HF_TOKEN --secret` (asks for the
+        value, so it never lands in the notebook), `%rv_env list`, `%rv_env rm HF_TOKEN`.
+        Jobs get them through a 0600 file they source and delete.
+        """
+        from rv_jupyter.envstore import EnvStore
+
+        args = parse_argstring(self.rv_env, line)
+        store = EnvStore()
+        if args.action == "list":
+            return store.to_frame()
+        if not args.name:
+            raise UsageError(f"%rv_env {args.action} needs a variable name.")
+        if args.action == "rm":
+            store.remove(args.name)
+            return store.to_frame()
+        if args.secret and args.value is not None:
+            raise UsageError(
+                "Do not type a secret on the line (it would stay in the notebook): "
+                f"`%rv_env set {args.name} --secret` asks for it."
+            )
+        value = args.value
+        if value is None:
+            if not args.secret:
+                raise UsageError(f"%rv_env set {args.name} VALUE (or --secret to be asked).")
+            import getpass
+
+            value = getpass.getpass(f"{args.name}: ")
+        store.set(args.name, value, secret=args.secret)
+        return store.to_frame()
+
     def _alive(self, alloc: Allocation) -> bool:
         return any(j.job_id == alloc.job_id for j in alloc.cluster.jobs())
 

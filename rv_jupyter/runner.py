@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 from rv_jupyter.allocator.fanout import Allocator
 from rv_jupyter.allocator.request import Request
 from rv_jupyter.cluster import RemotePaths
+from rv_jupyter.envstore import EnvStore
 from rv_jupyter.errors import RequestError
 from rv_jupyter.workspace import tar_bytes
 
@@ -96,6 +97,7 @@ async def run_cell(
     out: Sequence[str] = (),
     allocation: Allocation | None = None,
     request: Request | None = None,
+    env: EnvStore | None = None,
 ) -> RunResult:
     """Sync `local_root`, run `source` in an allocation, stream its output, return results."""
     for name in out:
@@ -111,6 +113,15 @@ async def run_cell(
         f"mkdir -p -- {shlex.quote(ws)} && tar xzf - -C {shlex.quote(ws)}",
         stdin=payload, timeout=300, retry=False,
     )  # fmt: skip
+    env_text = (env or EnvStore()).env_file()
+    env_path = f"{paths.env}/{cid}.env"
+    if env_text:
+        # On stdin into a file only the user can read; the cell sources and deletes it.
+        await cluster.connection.run(
+            f"umask 077 && mkdir -p -- {shlex.quote(paths.env)} && cat > {shlex.quote(env_path)}",
+            stdin=env_text,
+            retry=False,
+        )
     own = allocation is None
     if allocation is None:
         allocation = await Allocator(cluster).allocate(request or Request())
@@ -121,6 +132,9 @@ async def run_cell(
             else "python3 -u .rv-cells/run.py "
             + " ".join(shlex.quote(a) for a in (cell, result_file, *out))
         )
+        if env_text:
+            q = shlex.quote(env_path)
+            inner = f"set -a; . {q}; set +a; rm -f -- {q}; {inner}"
         modules = cluster.config.defaults.modules
         if modules:
             load = "module load " + " ".join(shlex.quote(m) for m in modules)
@@ -137,6 +151,8 @@ async def run_cell(
             got = json.loads(await cluster.arun(f"cat -- {shlex.quote(ws + '/' + result_file)}"))
             values, problems = got["values"], got["problems"]
     finally:
+        if env_text:  # gone already if the cell started; make sure either way
+            await cluster.connection.run(f"rm -f -- {shlex.quote(env_path)}", check=False)
         if own:
             await allocation.acancel()
     return RunResult(

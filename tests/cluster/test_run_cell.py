@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -80,3 +81,37 @@ def test_a_cell_runs_in_the_allocation_from_rv_up(  # type: ignore[no-untyped-de
     assert a_shell.run_line_magic("rv_ps", f"--config {a_config_path}")["id"].tolist() == [
         alloc.job_id
     ], "the allocation outlives the cell; nothing else was queued"
+
+
+def test_a_secret_reaches_the_cell_and_nothing_else(  # type: ignore[no-untyped-def]
+    a_shell, a_project: Path, a_config_path: Path, tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str],
+) -> None:  # fmt: skip
+    config = tmp_path / "cfg" / "config.toml"
+    config.parent.mkdir()
+    config.write_text(a_config_path.read_text())
+    monkeypatch.setenv("RV_CONFIG", str(config))  # env.json goes beside this config
+    secret = "tok-" + os.urandom(8).hex()
+    monkeypatch.setattr("getpass.getpass", lambda prompt="": secret)
+    listing = a_shell.run_line_magic("rv_env", "set API_TOKEN --secret")
+    assert secret not in listing.to_string()
+    with pytest.raises(UsageError, match="Do not type a secret"):
+        a_shell.run_line_magic("rv_env", "set API_TOKEN abc --secret")
+    cell = (
+        "import os, glob\n"
+        "tok = os.environ['API_TOKEN']\n"
+        "n = len(tok)\n"
+        "left = glob.glob(os.path.expanduser('/scratch/*/.rv/env/*.env'))\n"
+        "print('token length', n)\n"
+    )
+    result = a_shell.run_cell_magic("rv_run", f"--mig --out n,left --config {config}", cell)
+    assert result.ok and a_shell.user_ns["n"] == len(secret)
+    assert a_shell.user_ns["left"] == [], "the env file is deleted once read"
+    captured = capsys.readouterr()
+    assert secret not in captured.out + captured.err
+    assert "token length" in captured.out
+    logs = subprocess.run(
+        ["grep", "-rl", secret, "/scratch/rvtest/.rv", "/var/log/slurm"], capture_output=True
+    )
+    assert logs.stdout == b"", "the secret must not be in any log or file left behind"
+    a_shell.run_line_magic("rv_env", "rm API_TOKEN")
