@@ -304,6 +304,47 @@ class RvMagics(Magics):
         store.set(args.name, value, secret=args.secret)
         return store.to_frame()
 
+    @magic_arguments()
+    @argument("direction", choices=["push", "pull"], help="push the folder, or pull results")
+    @argument("paths", nargs="*", help="pull: files or folders in the workspace (default all)")
+    @argument("--into", default=None, help="pull: local folder (default ./rv-results)")
+    @argument("--force", action="store_true", help="pull: replace local files that differ")
+    @argument("--config", help=CONFIG_HELP)
+    @line_magic
+    @_user_errors
+    def rv_sync(self, line: str) -> Any:
+        """Sync this folder with its workspace on scratch.
+
+        `%rv_sync push` sends it (honouring .gitignore/.rvignore; weights stay local);
+        `%rv_sync pull outputs/` brings files back into ./rv-results, never replacing a
+        local file that differs unless --force.
+        """
+        from pathlib import Path
+
+        from rv_jupyter.background import run_sync
+        from rv_jupyter.sync import pull, push
+
+        args = parse_argstring(self.rv_sync, line)
+        cluster = self._cluster(args.config)
+        if args.direction == "push":
+            return run_sync(push(cluster, Path.cwd()))
+        into = Path(args.into) if args.into else None
+        return run_sync(pull(cluster, Path.cwd(), args.paths, into=into, force=args.force))
+
+    @line_magic
+    @_user_errors
+    def rv_exec(self, line: str) -> Any:
+        """Run a shell command on the login node (no GPU), as you would over ssh.
+
+        Example: `%rv_exec ls -la /scratch/$USER`. The line goes to your login shell as
+        typed; the output (and a non-zero exit status) comes back.
+        """
+        if not line.strip():
+            raise UsageError("What should run? e.g. `%rv_exec squeue --me`")
+        done = self._cluster(None).exec(line)
+        status = f"\n[exit status {done.exit_status}]" if done.exit_status else ""
+        return LogText(done.stdout + done.stderr + status)
+
     def _alive(self, alloc: Allocation) -> bool:
         return any(j.job_id == alloc.job_id for j in alloc.cluster.jobs())
 

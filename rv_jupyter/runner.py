@@ -24,7 +24,7 @@ from rv_jupyter.allocator.request import Request
 from rv_jupyter.cluster import RemotePaths
 from rv_jupyter.envstore import EnvStore
 from rv_jupyter.errors import RequestError
-from rv_jupyter.workspace import tar_bytes
+from rv_jupyter.sync import push
 
 if TYPE_CHECKING:
     from rv_jupyter.allocator.allocation import Allocation
@@ -104,15 +104,12 @@ async def run_cell(
         if not name.isidentifier():
             raise RequestError(f"--out {name!r} is not a variable name.", hint="--out x,y")
     paths = RemotePaths(await cluster.auser())
-    ws = f"{paths.workspaces}/{_dirname(local_root)}"
     cid = secrets.token_hex(4)
     cell = f".rv-cells/{cid}.{'sh' if bash else 'py'}"
     result_file = f".rv-cells/{cid}.json"
-    payload = tar_bytes(local_root, {cell: source, ".rv-cells/run.py": BOOTSTRAP})
-    await cluster.connection.run(
-        f"mkdir -p -- {shlex.quote(ws)} && tar xzf - -C {shlex.quote(ws)}",
-        stdin=payload, timeout=300, retry=False,
-    )  # fmt: skip
+    ws = (
+        await push(cluster, local_root, extra={cell: source, ".rv-cells/run.py": BOOTSTRAP})
+    ).remote
     env_text = (env or EnvStore()).env_file()
     env_path = f"{paths.env}/{cid}.env"
     if env_text:
@@ -166,8 +163,3 @@ async def run_cell(
         values=values,
         problems=problems,
     )
-
-
-def _dirname(root: Path) -> str:
-    name = root.resolve().name or "root"
-    return "".join(c if c.isalnum() or c in "._-" else "_" for c in name)

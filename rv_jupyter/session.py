@@ -199,6 +199,10 @@ class Cluster:
             )
         return done.stdout
 
+    async def aexec(self, command: str, *, timeout: float = 120) -> Completed:
+        """Run the user's own shell command on the login node; any exit status is returned."""
+        return await self.connection.run(command, timeout=timeout, check=False, retry=False)
+
     async def aclose(self) -> None:
         """Close the SSH connection (others sharing it will reconnect on next use)."""
         await self.connection.close()
@@ -224,6 +228,10 @@ class Cluster:
     def log(self, job_id: str, *, err: bool = False, lines: int = 200) -> str:
         """The last lines of a job's rv log (blocking)."""
         return run_sync(self.alog(job_id, err=err, lines=lines))
+
+    def exec(self, command: str, *, timeout: float = 120) -> Completed:
+        """Run a shell command on the login node (blocking)."""
+        return run_sync(self.aexec(command, timeout=timeout))
 
     def close(self) -> None:
         """Close the SSH connection (blocking)."""

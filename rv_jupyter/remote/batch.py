@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 import secrets
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from rv_jupyter.errors import ParseError
 
@@ -24,6 +24,7 @@ class Completed:
     stdout: str
     stderr: str
     exit_status: int | None
+    stdout_bytes: bytes = field(default=b"", repr=False)  # only for run(binary=True)
 
 
 def new_token() -> str:

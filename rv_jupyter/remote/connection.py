@@ -80,14 +80,17 @@ class Connection:
         timeout: float | None = 60,
         check: bool = True,
         retry: bool = True,
+        binary: bool = False,
     ) -> Completed:
         """Run one command; `stdin` carries scripts and secrets (never the command line).
+
+        With `binary`, stdout comes back undecoded in `stdout_bytes` (e.g. a tar stream).
 
         A dropped connection is reopened and the command retried once, unless
         `retry=False` (for commands that must not run twice, such as a submission).
         """
         try:
-            done = await self._exec(command, stdin, timeout)
+            done = await self._exec(command, stdin, timeout, binary)
         except _Dropped:
             if not retry:
                 raise ConnectionLost(
@@ -97,7 +100,7 @@ class Connection:
                 ) from None
             await self._reset()
             try:
-                done = await self._exec(command, stdin, timeout)
+                done = await self._exec(command, stdin, timeout, binary)
             except _Dropped as exc:
                 raise ConnectionLost(
                     f"The connection to {self.target.describe()} dropped twice.",
@@ -172,17 +175,20 @@ class Connection:
     # -- internals ----------------------------------------------------------------
 
     async def _exec(
-        self, command: str, stdin: str | bytes | None, timeout: float | None
+        self, command: str, stdin: str | bytes | None, timeout: float | None, binary: bool = False
     ) -> Completed:
         conn = await self._ensure()
         self.channels_opened += 1
+        raw = binary or isinstance(stdin, bytes)
+        if raw and isinstance(stdin, str):
+            stdin = stdin.encode()
         try:
             proc = await conn.run(
                 command,
                 input=stdin,
                 check=False,
                 timeout=timeout,
-                encoding=None if isinstance(stdin, bytes) else "utf-8",
+                encoding=None if raw else "utf-8",
                 errors="replace",
             )
         except asyncssh.TimeoutError as exc:
@@ -197,12 +203,9 @@ class Connection:
             # The channel closed without an exit status: the connection went away.
             raise _Dropped()
         out, err = proc.stdout, proc.stderr
-        return Completed(
-            command,
-            out.decode("utf-8", "replace") if isinstance(out, bytes) else (out or ""),
-            err.decode("utf-8", "replace") if isinstance(err, bytes) else (err or ""),
-            proc.exit_status,
-        )
+        if binary and isinstance(out, bytes):
+            return Completed(command, "", _text(err), proc.exit_status, stdout_bytes=out)
+        return Completed(command, _text(out), _text(err), proc.exit_status)
 
     async def _ensure(self) -> asyncssh.SSHClientConnection:
         loop = asyncio.get_running_loop()
@@ -333,6 +336,12 @@ def _reason(exc: BaseException) -> str:
     if isinstance(exc, asyncio.TimeoutError | TimeoutError):
         return "timed out"
     return getattr(exc, "strerror", None) or str(exc) or type(exc).__name__
+
+
+def _text(data: str | bytes | None) -> str:
+    if isinstance(data, bytes):
+        return data.decode("utf-8", "replace")
+    return data or ""
 
 
 def _short(command: str) -> str:

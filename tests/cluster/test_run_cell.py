@@ -115,3 +115,27 @@ def test_a_secret_reaches_the_cell_and_nothing_else(  # type: ignore[no-untyped-
     )
     assert logs.stdout == b"", "the secret must not be in any log or file left behind"
     a_shell.run_line_magic("rv_env", "rm API_TOKEN")
+
+
+def test_push_exec_and_pull_back_without_losing_local_edits(  # type: ignore[no-untyped-def]
+    a_shell, a_project: Path, a_config_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("RV_CONFIG", str(a_config_path))
+    pushed = a_shell.run_line_magic("rv_sync", "push")
+    assert "helper.py" in pushed.files and "weights.safetensors" not in pushed.files
+    ws = pushed.remote
+    out = a_shell.run_line_magic(
+        "rv_exec", f"mkdir -p {ws}/outputs && echo remote > {ws}/outputs/r.txt && echo made"
+    )
+    assert "made" in out
+    (a_project / "rv-results" / "outputs").mkdir(parents=True)
+    (a_project / "rv-results" / "outputs" / "r.txt").write_text("local edit")
+    pulled = a_shell.run_line_magic("rv_sync", "pull outputs")
+    assert pulled.skipped == ["outputs/r.txt"]
+    assert (a_project / "rv-results" / "outputs" / "r.txt").read_text() == "local edit"
+    a_shell.run_line_magic("rv_sync", "pull outputs --force")
+    assert (a_project / "rv-results" / "outputs" / "r.txt").read_text() == "remote\n"
+    with pytest.raises(UsageError, match="not a path inside"):
+        a_shell.run_line_magic("rv_sync", "pull ../../etc")
+    failed = a_shell.run_line_magic("rv_exec", "exit 3")
+    assert "[exit status 3]" in failed
