@@ -20,6 +20,7 @@ from rv_jupyter.errors import (
     AuthFailed,
     CommandFailed,
     CommandTimeout,
+    ConfigError,
     ConnectionLost,
     HostKeyChanged,
     HostKeyUnknown,
@@ -226,6 +227,13 @@ class Connection:
     async def _open(self) -> asyncssh.SSHClientConnection:
         t = self.target
         self.connects += 1
+        missing = [k for k in t.identity_files if not Path(k).expanduser().exists()]
+        if missing:
+            raise ConfigError(
+                f"The SSH key {missing[0]} does not exist.",
+                hint="Fix identity_file in [connection] of your rv config, or remove it to use "
+                "your SSH agent and ~/.ssh keys.",
+            )
         try:
             return await asyncssh.connect(t.host, **_connect_options(t))
         except asyncssh.HostKeyNotVerifiable as exc:
@@ -262,8 +270,10 @@ def _connect_options(t: SshTarget) -> dict[str, Any]:
     if t.identity_files:
         opts["client_keys"] = list(t.identity_files)
     if t.known_hosts:
-        # Strict: only this file's entries are trusted; an unknown key is an error.
-        opts["known_hosts"] = t.known_hosts
+        # Strict: only this file's entries are trusted; an unknown key is an error. A
+        # file that does not exist yet trusts nothing (asyncssh would fail to open it).
+        path = Path(t.known_hosts).expanduser()
+        opts["known_hosts"] = str(path) if path.exists() else asyncssh.import_known_hosts("")
     if t.ssh_config is not None:
         opts["config"] = list(t.ssh_config)
     if t.proxy_jump:

@@ -69,3 +69,20 @@ def test_changed_host_key_is_refused(a_config_variant: Variant, tmp_path: Path) 
     cluster = rv_jupyter.connect(str(a_config_variant(connection={"known_hosts": str(wrong)})))
     with pytest.raises(HostKeyChanged):
         cluster.state()
+
+
+def test_a_missing_key_file_is_a_config_error_not_unreachable(a_config_variant: Variant) -> None:
+    cluster = rv_jupyter.connect(
+        str(a_config_variant(connection={"identity_file": "/nonexistent/id_ed25519"}))
+    )
+    with pytest.raises(ConfigError, match="/nonexistent/id_ed25519 does not exist"):
+        cluster.state()
+
+
+def test_a_known_hosts_file_not_made_yet_trusts_nothing(
+    a_config_variant: Variant, tmp_path: Path
+) -> None:
+    absent = tmp_path / "not-yet" / "known_hosts"
+    cluster = rv_jupyter.connect(str(a_config_variant(connection={"known_hosts": str(absent)})))
+    with pytest.raises(HostKeyUnknown, match="SHA256:"):
+        cluster.state()
