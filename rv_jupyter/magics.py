@@ -94,6 +94,7 @@ class RvMagics(Magics):
 
     @magic_arguments()
     @argument("--once", action="store_true", help="one snapshot (ClusterState), no live panel")
+    @argument("--json", action="store_true", help="one snapshot as JSON text")
     @argument("--config", help=CONFIG_HELP)
     @line_magic
     @_user_errors
@@ -106,6 +107,8 @@ class RvMagics(Magics):
         """
         args = parse_argstring(self.rv_status, line)
         cluster = self._cluster(args.config)
+        if args.json:
+            return cluster.state().model_dump_json()
         if args.once:
             return cluster.state()
         from rv_jupyter.widgets import Panel
@@ -148,13 +151,15 @@ class RvMagics(Magics):
 
     @magic_arguments()
     @argument("--all", action="store_true", help="everyone's jobs, not only yours")
+    @argument("--json", action="store_true", help="JSON text instead of a DataFrame")
     @argument("--config", help=CONFIG_HELP)
     @line_magic
     @_user_errors
     def rv_ps(self, line: str) -> Any:
-        """Your queued and running jobs as a DataFrame. Example: `%rv_ps`"""
+        """Your queued and running jobs as a DataFrame. Example: `%rv_ps`, `%rv_ps --json`"""
         args = parse_argstring(self.rv_ps, line)
-        return _jobs_frame(self._cluster(args.config).jobs(all_users=args.all))
+        frame = _jobs_frame(self._cluster(args.config).jobs(all_users=args.all))
+        return frame.to_json(orient="records", date_format="iso") if args.json else frame
 
     @magic_arguments()
     @argument("ids", nargs="*", help="job ids to cancel")

@@ -92,3 +92,11 @@ def test_bad_input_is_one_line_usage_error(rv, magic: str, line: str, message: s
 def test_missing_config_is_a_usage_error(a_shell, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     with pytest.raises(UsageError, match="No rv config"):
         a_shell.run_line_magic("rv_status", f"--config {tmp_path / 'missing.toml'}")
+
+
+def test_json_output_is_machine_readable(rv) -> None:  # type: ignore[no-untyped-def]
+    import json
+
+    state = json.loads(rv("rv_status", "--json"))
+    assert {g["partition"] for g in state["gpus"]} >= {"gpu-mig", "gpu-a6000"}
+    assert json.loads(rv("rv_ps", "--json")) == []
