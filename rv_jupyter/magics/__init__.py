@@ -7,63 +7,20 @@ becomes a one-line UsageError: what was wrong and what to do, never a traceback.
 
 from __future__ import annotations
 
-import functools
-import html
-from collections.abc import Callable
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any
 
 from IPython.core.error import UsageError
 from IPython.core.magic import Magics, cell_magic, line_magic, magics_class
 from IPython.core.magic_arguments import argument, magic_arguments, parse_argstring
 
-from rv_jupyter.errors import RvError
+from rv_jupyter.magics.common import CONFIG_HELP, LogText, request_args, user_errors
+from rv_jupyter.magics.display import Progress, jobs_frame, strategies_frame
 
 if TYPE_CHECKING:
-    import pandas as pd
-
     from rv_jupyter.allocator.allocation import Allocation
-    from rv_jupyter.allocator.fanout import Event
     from rv_jupyter.session import Cluster
 
-F = TypeVar("F", bound=Callable[..., Any])
-
-CONFIG_HELP = "rv config file (default: $RV_CONFIG or ~/.rv/config.toml)"
-
-
-def _user_errors(fn: F) -> F:
-    @functools.wraps(fn)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        try:
-            return fn(*args, **kwargs)
-        except RvError as err:
-            raise UsageError(str(err)) from None
-
-    return wrapper  # type: ignore[return-value]
-
-
-class LogText(str):
-    """A job's log: plain text in a terminal, a scrollable block in a notebook."""
-
-    def _repr_html_(self) -> str:
-        return "<pre style='max-height:30em;overflow:auto'>" + html.escape(str(self)) + "</pre>"
-
-
-def _request_args(fn: F) -> F:
-    for decorator in reversed(
-        [
-            argument("--gpu", type=int, default=None, help="number of GPUs (default 1)"),
-            argument("--type", default=None, help="GPU type (a6000, a100_80, ...) or any"),
-            argument("--time", default=None, help="walltime: 90m, 2h, 3d, 2:59:00"),
-            argument("--mem", default=None, help="memory per node, e.g. 64G"),
-            argument("--vram", type=int, default=None, help="at least this many GB per GPU"),
-            argument("--mig", action="store_true", help="a free MIG slice (1 GPU, 10 GB)"),
-            argument("--checkpoint", action="store_true", help="allow checkpoint segments"),
-            argument("--account", default=None, help="SU account (default from config)"),
-            argument("--config", default=None, help=CONFIG_HELP),
-        ]
-    ):
-        fn = decorator(fn)
-    return fn
+__all__ = ["LogText", "RvMagics", "register"]
 
 
 @magics_class
@@ -97,7 +54,7 @@ class RvMagics(Magics):
     @argument("--json", action="store_true", help="one snapshot as JSON text")
     @argument("--config", help=CONFIG_HELP)
     @line_magic
-    @_user_errors
+    @user_errors
     def rv_status(self, line: str) -> Any:
         """The cluster: connection, your jobs, GPUs free per partition, SUs, quotas, fairshare.
 
@@ -116,12 +73,12 @@ class RvMagics(Magics):
         return Panel(cluster)
 
     @magic_arguments()
-    @_request_args
+    @request_args
     @argument("--name", default="rv", help="job name")
     @argument("--dry-run", action="store_true", help="show strategies and scripts only")
     @argument("--new", action="store_true", help="allocate again even if one is running")
     @line_magic
-    @_user_errors
+    @user_errors
     def rv_up(self, line: str) -> Any:
         """Get GPUs as fast as the cluster allows; returns the allocation.
 
@@ -141,10 +98,10 @@ class RvMagics(Magics):
         allocator = Allocator(cluster)
         if args.dry_run:
             dry = run_sync(allocator.dry_run(req))
-            return _strategies_frame(dry.plan.strategies, dry.plan.skipped)
+            return strategies_frame(dry.plan.strategies, dry.plan.skipped)
         if self.allocation is not None and not args.new and self._alive(self.allocation):
             return self.allocation
-        progress = _Progress()
+        progress = Progress()
         self.allocation = run_sync(allocator.allocate(req, on_event=progress.update))
         progress.done(str(self.allocation))
         return self.allocation
@@ -154,11 +111,11 @@ class RvMagics(Magics):
     @argument("--json", action="store_true", help="JSON text instead of a DataFrame")
     @argument("--config", help=CONFIG_HELP)
     @line_magic
-    @_user_errors
+    @user_errors
     def rv_ps(self, line: str) -> Any:
         """Your queued and running jobs as a DataFrame. Example: `%rv_ps`, `%rv_ps --json`"""
         args = parse_argstring(self.rv_ps, line)
-        frame = _jobs_frame(self._cluster(args.config).jobs(all_users=args.all))
+        frame = jobs_frame(self._cluster(args.config).jobs(all_users=args.all))
         return frame.to_json(orient="records", date_format="iso") if args.json else frame
 
     @magic_arguments()
@@ -166,7 +123,7 @@ class RvMagics(Magics):
     @argument("--all", action="store_true", help="cancel all your jobs")
     @argument("--config", help=CONFIG_HELP)
     @line_magic
-    @_user_errors
+    @user_errors
     def rv_stop(self, line: str) -> Any:
         """Cancel your jobs: `%rv_stop 1234 1235` or `%rv_stop --all`."""
         args = parse_argstring(self.rv_stop, line)
@@ -180,9 +137,9 @@ class RvMagics(Magics):
         return pd.DataFrame({"cancelled": cancelled})
 
     @magic_arguments()
-    @_request_args
+    @request_args
     @line_magic
-    @_user_errors
+    @user_errors
     def rv_cost(self, line: str) -> Any:
         """SUs each strategy would cost and your balance after, submitting nothing.
 
@@ -201,7 +158,7 @@ class RvMagics(Magics):
     @argument("--lines", type=int, default=200, help="how many lines from the end")
     @argument("--config", help=CONFIG_HELP)
     @line_magic
-    @_user_errors
+    @user_errors
     def rv_logs(self, line: str) -> Any:
         """The end of a job's log. Example: `%rv_logs 1234 --err`"""
         args = parse_argstring(self.rv_logs, line)
@@ -211,13 +168,13 @@ class RvMagics(Magics):
         return LogText(self._cluster(args.config).log(job, err=args.err, lines=args.lines))
 
     @magic_arguments()
-    @_request_args
+    @request_args
     @argument("--bash", action="store_true", help="the cell is bash, not Python")
     @argument("--out", default="", help="variables to bring back, e.g. --out model_path,scores")
     @argument("--name", default="rv-run", help="job name when rv allocates for this cell")
     @argument("--new", action="store_true", help="do not reuse the allocation from %%rv_up")
     @cell_magic
-    @_user_errors
+    @user_errors
     def rv_run(self, line: str, cell: str) -> Any:
         """Run this cell on Rivanna's GPUs; its output streams here as it runs.
 
@@ -275,7 +232,7 @@ class RvMagics(Magics):
     @argument("value", nargs="?", help="value (omit with --secret: you will be asked)")
     @argument("--secret", action="store_true", help="encrypt at rest and never display it")
     @line_magic
-    @_user_errors
+    @user_errors
     def rv_env(self, line: str) -> Any:
         """Environment variables for your jobs; secrets are masked and encrypted at rest.
 
@@ -316,7 +273,7 @@ class RvMagics(Magics):
     @argument("--force", action="store_true", help="pull: replace local files that differ")
     @argument("--config", help=CONFIG_HELP)
     @line_magic
-    @_user_errors
+    @user_errors
     def rv_sync(self, line: str) -> Any:
         """Sync this folder with its workspace on scratch.
 
@@ -346,7 +303,7 @@ class RvMagics(Magics):
     @argument("--no-bashrc", action="store_true", help="leave ~/.bashrc on the cluster alone")
     @argument("--config", default=None, help=CONFIG_HELP)
     @line_magic
-    @_user_errors
+    @user_errors
     def rv_init(self, line: str) -> Any:
         """First-time set-up: write the rv config, trust the host key, find your account.
 
@@ -373,7 +330,7 @@ class RvMagics(Magics):
         )  # fmt: skip
 
     @line_magic
-    @_user_errors
+    @user_errors
     def rv_exec(self, line: str) -> Any:
         """Run a shell command on the login node (no GPU), as you would over ssh.
 
@@ -388,81 +345,6 @@ class RvMagics(Magics):
 
     def _alive(self, alloc: Allocation) -> bool:
         return any(j.job_id == alloc.job_id for j in alloc.cluster.jobs())
-
-
-class _Progress:
-    """A live table of the fan-out in the cell's output (one row per strategy)."""
-
-    def __init__(self) -> None:
-        from IPython.display import HTML, display
-
-        self._rows: dict[str, Event] = {}
-        self._handle = display(HTML("<i>probing the queue…</i>"), display_id=True)
-
-    def update(self, event: Event) -> None:
-        from IPython.display import HTML
-
-        self._rows[event.strategy.key] = event
-        body = "".join(
-            f"<tr><td>{html.escape(e.strategy.describe())}</td><td>{e.job_id or ''}</td>"
-            f"<td>{html.escape(e.state)}</td><td>{html.escape(e.reason or '')}</td></tr>"
-            for e in self._rows.values()
-        )
-        if self._handle is not None:
-            self._handle.update(
-                HTML(f"<table><tr><th>strategy</th><th>job</th><th>state</th><th>reason</th>"
-                     f"</tr>{body}</table>")
-            )  # fmt: skip
-
-    def done(self, text: str) -> None:
-        from IPython.display import HTML
-
-        if self._handle is not None:
-            self._handle.update(HTML(html.escape(text).replace("\n", "<br>")))
-
-
-def _strategies_frame(strategies: list[Any], skipped: dict[str, str]) -> pd.DataFrame:
-    import pandas as pd
-
-    frame = pd.DataFrame(
-        [
-            {
-                "strategy": s.key,
-                "partition": s.shape.gpu.partition,
-                "topology": s.shape.topology,
-                "how": s.describe(),
-                "starts": "now" if s.immediate else s.wait_s,
-                "su_per_hour": round(s.su_per_hour, 2),
-            }
-            for s in strategies
-        ]
-    )
-    frame.attrs["skipped"] = skipped
-    return frame
-
-
-def _jobs_frame(jobs: list[Any]) -> pd.DataFrame:
-    import pandas as pd
-
-    return pd.DataFrame(
-        [
-            {
-                "id": j.job_id,
-                "name": j.name,
-                "gpus": j.gpus,
-                "gpu_type": j.gpu_type,
-                "node": j.node_list,
-                "state": j.state.value,
-                "elapsed_s": j.time_used_s,
-                "left_s": (j.time_limit_s - (j.time_used_s or 0)) if j.time_limit_s else None,
-                "start": j.start_time,
-                "reason": j.reason,
-            }
-            for j in jobs
-        ],
-        columns=["id", "name", "gpus", "gpu_type", "node", "state", "elapsed_s", "left_s",
-                 "start", "reason"],
-    )  # fmt: skip
 
 
 def register(ipython: Any) -> None:
