@@ -49,9 +49,18 @@ for name in names:
         values[name] = ns[name]
     except (TypeError, ValueError):
         problems[name] = type(ns[name]).__name__
-with open(out_path, "w") as fh:
-    json.dump({"values": values, "problems": problems}, fh)
+if os.environ.get("NODE_RANK", "0") == "0":  # on several nodes, rank 0 answers
+    with open(out_path, "w") as fh:
+        json.dump({"values": values, "problems": problems}, fh)
 """
+
+# On an allocation of several nodes the cell runs once per node, with what torchrun and
+# friends expect (the first node is the master; the port derives from the job id).
+MULTI_NODE_ENV = (
+    'export MASTER_ADDR=$(scontrol show hostnames "$SLURM_JOB_NODELIST" | head -n 1); '
+    "export MASTER_PORT=$((20000 + SLURM_JOB_ID % 20000)); "
+    'export NNODES="$SLURM_NNODES"; export NODE_RANK="$SLURM_PROCID"; '
+)
 
 
 @dataclass
@@ -136,8 +145,13 @@ async def run_cell(
         if modules:
             load = "module load " + " ".join(shlex.quote(m) for m in modules)
             inner = f"{{ type module >/dev/null 2>&1 && {load}; }}; {inner}"
+        if allocation.nodes > 1:
+            inner = MULTI_NODE_ENV + inner
+            spread = f"--nodes={allocation.nodes} --ntasks-per-node=1 --label"
+        else:
+            spread = "--nodes=1 --ntasks=1"
         cmd = (
-            f"srun --jobid={shlex.quote(allocation.job_id)} --overlap --nodes=1 --ntasks=1 "
+            f"srun --jobid={shlex.quote(allocation.job_id)} --overlap {spread} "
             f"--chdir={shlex.quote(ws)} bash -c {shlex.quote(inner)}"
         )
         t0 = time.monotonic()

@@ -44,6 +44,7 @@ class RvMagics(Magics):
             time=args.time or d.time,
             mem=args.mem,
             vram_gb=args.vram,
+            nodes=args.nodes,
             checkpoint=args.checkpoint,
             account=args.account or d.account,
             name=name,
@@ -199,8 +200,8 @@ class RvMagics(Magics):
         out = [v.strip() for v in args.out.split(",") if v.strip()]
         # Resources named on the line ask for a new allocation; otherwise %rv_up's is used.
         asked = any(
-            v not in (None, False) for v in (args.gpu, args.type, args.time, args.mem, args.vram,
-                                             args.mig)
+            v not in (None, False)
+            for v in (args.gpu, args.type, args.time, args.mem, args.vram, args.mig, args.nodes)
         )  # fmt: skip
         alloc = self.allocation
         if args.new or asked or alloc is None or not self._alive(alloc):

@@ -43,6 +43,7 @@ def request_args(fn: F) -> F:
             argument("--time", default=None, help="walltime: 90m, 2h, 3d, 2:59:00"),
             argument("--mem", default=None, help="memory per node, e.g. 64G"),
             argument("--vram", type=int, default=None, help="at least this many GB per GPU"),
+            argument("--nodes", type=int, default=None, help="spread the GPUs over N nodes"),
             argument("--mig", action="store_true", help="a free MIG slice (1 GPU, 10 GB)"),
             argument("--checkpoint", action="store_true", help="allow checkpoint segments"),
             argument("--account", default=None, help="SU account (default from config)"),
