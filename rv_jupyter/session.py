@@ -174,6 +174,30 @@ class Cluster:
 
     async def alog(self, job_id: str, *, err: bool = False, lines: int = 200) -> str:
         """The last lines of a job's rv log (`.rv/logs/<name>-<id>.out|err`)."""
+        path = await self._log_path(job_id, err)
+        done = await self.connection.run(
+            f"tail -n {int(lines)} -- {shlex.quote(path)}", check=False
+        )
+        if done.exit_status != 0:
+            raise RequestError(
+                f"No rv log for job {job_id} at {path}.",
+                hint="Only jobs submitted by rv-jupyter write there; see the job's own --output.",
+            )
+        return done.stdout
+
+    async def afollow(
+        self, job_id: str, on_output: Callable[[str, bool], None], *, err: bool = False
+    ) -> None:
+        """Stream a job's rv log as it grows, until the job leaves the queue."""
+        path = shlex.quote(await self._log_path(job_id, err))
+        ids = shlex.quote(job_id)
+        script = (
+            f"tail -n +1 -F -- {path} 2>/dev/null & t=$!; trap 'kill $t 2>/dev/null' EXIT; "
+            f"while squeue -h -j {ids} -o %i 2>/dev/null | grep -q .; do sleep 2; done; sleep 1"
+        )
+        await self.connection.stream(f"sh -c {shlex.quote(script)}", on_output)
+
+    async def _log_path(self, job_id: str, err: bool) -> str:
         q, acct = await self.connection.batch(
             [slurm.squeue.command(job_ids=[job_id]), slurm.sacct.command([job_id], steps=False)]
         )
@@ -188,16 +212,7 @@ class Cluster:
         if name is None:
             raise RequestError(f"No job {job_id} among your jobs.", hint="%rv_ps lists them.")
         paths = RemotePaths(await self.auser())
-        path = f"{paths.logs}/{name}-{job_id}.{'err' if err else 'out'}"
-        done = await self.connection.run(
-            f"tail -n {int(lines)} -- {shlex.quote(path)}", check=False
-        )
-        if done.exit_status != 0:
-            raise RequestError(
-                f"No rv log for job {job_id} at {path}.",
-                hint="Only jobs submitted by rv-jupyter write there; see the job's own --output.",
-            )
-        return done.stdout
+        return f"{paths.logs}/{name}-{job_id}.{'err' if err else 'out'}"
 
     async def aexec(self, command: str, *, timeout: float = 120) -> Completed:
         """Run the user's own shell command on the login node; any exit status is returned."""

@@ -157,16 +157,28 @@ class RvMagics(Magics):
     @argument("id", nargs="?", help="job id (default: the current allocation)")
     @argument("--err", action="store_true", help="the error log instead of the output")
     @argument("--lines", type=int, default=200, help="how many lines from the end")
+    @argument("--follow", action="store_true", help="stream it here until the job ends")
     @argument("--config", help=CONFIG_HELP)
     @line_magic
     @user_errors
     def rv_logs(self, line: str) -> Any:
-        """The end of a job's log. Example: `%rv_logs 1234 --err`"""
+        """A job's log: `%rv_logs 1234 --err`, or `%rv_logs 1234 --follow` to watch it grow."""
         args = parse_argstring(self.rv_logs, line)
         job = args.id or (self.allocation.job_id if self.allocation else None)
         if not job:
             raise UsageError("Which job? `%rv_logs 1234` (or allocate with %rv_up first).")
-        return LogText(self._cluster(args.config).log(job, err=args.err, lines=args.lines))
+        cluster = self._cluster(args.config)
+        if args.follow:
+            import sys
+
+            from rv_jupyter.background import run_sync
+
+            def show(text: str, is_err: bool) -> None:
+                (sys.stderr if is_err else sys.stdout).write(text)
+
+            run_sync(cluster.afollow(job, show, err=args.err))
+            return LogText(f"[job {job} has left the queue]")
+        return LogText(cluster.log(job, err=args.err, lines=args.lines))
 
     @magic_arguments()
     @request_args

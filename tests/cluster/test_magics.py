@@ -100,3 +100,24 @@ def test_json_output_is_machine_readable(rv) -> None:  # type: ignore[no-untyped
     state = json.loads(rv("rv_status", "--json"))
     assert {g["partition"] for g in state["gpus"]} >= {"gpu-mig", "gpu-a6000"}
     assert json.loads(rv("rv_ps", "--json")) == []
+
+
+def test_logs_follow_streams_until_the_job_ends(  # type: ignore[no-untyped-def]
+    rv, a_cluster, capsys: pytest.CaptureFixture[str]
+) -> None:
+    user = a_cluster.run("id -un").strip()
+    job = a_cluster.run(
+        f"sbatch --parsable -p standard -t 2 -J follow --chdir=/scratch/{user} "
+        f"-o /scratch/{user}/.rv/logs/%x-%j.out "
+        "--wrap 'for i in 1 2 3; do echo line $i; sleep 1; done'"
+    ).strip()
+    t0 = time.monotonic()
+    done = rv("rv_logs", f"{job} --follow")
+    assert "left the queue" in done
+    out = capsys.readouterr().out
+    assert [ln for ln in out.splitlines() if ln.startswith("line")] == [
+        "line 1",
+        "line 2",
+        "line 3",
+    ]
+    assert time.monotonic() - t0 < 60
