@@ -76,6 +76,7 @@ class RunResult:
     checkpoints: str
     values: dict[str, Any] = field(default_factory=dict)
     problems: dict[str, str] = field(default_factory=dict)
+    jobs: list[str] = field(default_factory=list)  # every job that ran it (segments)
 
     @property
     def ok(self) -> bool:
@@ -96,6 +97,95 @@ class RunResult:
         return "<br>".join(html.escape(line) for line in str(self).splitlines())
 
 
+@dataclass
+class PreparedCell:
+    """A cell synced to the workspace on scratch, with its secrets waiting in a 0600 file."""
+
+    cluster: Cluster
+    workspace: str
+    cell: str  # relative to the workspace
+    result_file: str  # relative to the workspace
+    out: tuple[str, ...]
+    bash: bool
+    env_path: str | None
+    paths: RemotePaths
+
+    def inner(self, *, modules: bool = True) -> str:
+        """The shell command that runs the cell, from the workspace."""
+        run = (
+            f"bash {shlex.quote(self.cell)}"
+            if self.bash
+            else "python3 -u .rv-cells/run.py "
+            + " ".join(shlex.quote(a) for a in (self.cell, self.result_file, *self.out))
+        )
+        names = self.cluster.config.defaults.modules
+        if modules and names:
+            load = "module load " + " ".join(shlex.quote(m) for m in names)
+            run = f"{{ type module >/dev/null 2>&1 && {load}; }}; {run}"
+        return run
+
+    def env_prefix(self) -> str:
+        """Read the secrets into the environment srun passes on, then delete the file."""
+        if not self.env_path:
+            return ""
+        q = shlex.quote(self.env_path)
+        return f"set -a; . {q}; set +a; rm -f -- {q}; "
+
+    async def values(self) -> tuple[dict[str, Any], dict[str, str]]:
+        """The --out values the cell left (and why any could not come back)."""
+        if not self.out or self.bash:
+            return {}, {}
+        path = f"{self.workspace}/{self.result_file}"
+        text = await self.cluster.arun(f"cat -- {shlex.quote(path)} 2>/dev/null || true")
+        if not text.strip():
+            return {}, {name: "the cell did not finish" for name in self.out}
+        got = json.loads(text)
+        return got["values"], got["problems"]
+
+    async def discard_env(self) -> None:
+        """Remove the secrets file if the job never read it."""
+        if self.env_path:
+            cmd = f"rm -f -- {shlex.quote(self.env_path)}"
+            await self.cluster.connection.run(cmd, check=False)
+
+
+def spread(nodes: int, inner: str) -> tuple[str, ...]:
+    """srun's options and the task for one task per node (a torchrun-style cell)."""
+    if nodes > 1:
+        return (f"--nodes={nodes}", "--ntasks-per-node=1", "--label", "bash", "-c",
+                MULTI_NODE_ENV + inner)  # fmt: skip
+    return ("--nodes=1", "--ntasks=1", "bash", "-c", inner)
+
+
+async def prepare_cell(
+    cluster: Cluster, source: str, *, local_root: Path, bash: bool = False,
+    out: Sequence[str] = (), env: EnvStore | None = None,
+) -> PreparedCell:  # fmt: skip
+    """Check --out, sync `local_root` with the cell in it, and leave the secrets file."""
+    for name in out:
+        if not name.isidentifier():
+            raise RequestError(f"--out {name!r} is not a variable name.", hint="--out x,y")
+    paths = RemotePaths(await cluster.auser())
+    cid = secrets.token_hex(4)
+    cell = f".rv-cells/{cid}.{'sh' if bash else 'py'}"
+    ws = (
+        await push(cluster, local_root, extra={cell: source, ".rv-cells/run.py": BOOTSTRAP})
+    ).remote
+    env_text = (env or EnvStore()).env_file()
+    env_path = f"{paths.env}/{cid}.env" if env_text else None
+    if env_path:
+        # On stdin into a file only the user can read; whoever runs the cell sources and
+        # deletes it.
+        await cluster.connection.run(
+            f"umask 077 && mkdir -p -- {shlex.quote(paths.env)} && cat > {shlex.quote(env_path)}",
+            stdin=env_text,
+            retry=False,
+        )
+    return PreparedCell(
+        cluster, ws, cell, f".rv-cells/{cid}.json", tuple(out), bash, env_path, paths
+    )
+
+
 async def run_cell(
     cluster: Cluster,
     source: str,
@@ -109,71 +199,33 @@ async def run_cell(
     env: EnvStore | None = None,
 ) -> RunResult:
     """Sync `local_root`, run `source` in an allocation, stream its output, return results."""
-    for name in out:
-        if not name.isidentifier():
-            raise RequestError(f"--out {name!r} is not a variable name.", hint="--out x,y")
-    paths = RemotePaths(await cluster.auser())
-    cid = secrets.token_hex(4)
-    cell = f".rv-cells/{cid}.{'sh' if bash else 'py'}"
-    result_file = f".rv-cells/{cid}.json"
-    ws = (
-        await push(cluster, local_root, extra={cell: source, ".rv-cells/run.py": BOOTSTRAP})
-    ).remote
-    env_text = (env or EnvStore()).env_file()
-    env_path = f"{paths.env}/{cid}.env"
-    if env_text:
-        # On stdin into a file only the user can read; the cell sources and deletes it.
-        await cluster.connection.run(
-            f"umask 077 && mkdir -p -- {shlex.quote(paths.env)} && cat > {shlex.quote(env_path)}",
-            stdin=env_text,
-            retry=False,
-        )
+    cell = await prepare_cell(cluster, source, local_root=local_root, bash=bash, out=out, env=env)
     own = allocation is None
-    if allocation is None:
-        allocation = await Allocator(cluster).allocate(request or Request())
     try:
-        inner = (
-            f"bash {shlex.quote(cell)}"
-            if bash
-            else "python3 -u .rv-cells/run.py "
-            + " ".join(shlex.quote(a) for a in (cell, result_file, *out))
-        )
-        if env_text:
-            q = shlex.quote(env_path)
-            inner = f"set -a; . {q}; set +a; rm -f -- {q}; {inner}"
-        modules = cluster.config.defaults.modules
-        if modules:
-            load = "module load " + " ".join(shlex.quote(m) for m in modules)
-            inner = f"{{ type module >/dev/null 2>&1 && {load}; }}; {inner}"
-        if allocation.nodes > 1:
-            inner = MULTI_NODE_ENV + inner
-            spread = f"--nodes={allocation.nodes} --ntasks-per-node=1 --label"
-        else:
-            spread = "--nodes=1 --ntasks=1"
-        cmd = (
-            f"srun --jobid={shlex.quote(allocation.job_id)} --overlap {spread} "
-            f"--chdir={shlex.quote(ws)} bash -c {shlex.quote(inner)}"
-        )
+        if allocation is None:
+            allocation = await Allocator(cluster).allocate(request or Request())
+        # The secrets are read on the login node into srun's environment, which it hands
+        # to every task: no file left for a second node to race the first one for.
+        cmd = cell.env_prefix() + shlex.join(
+            ["srun", f"--jobid={allocation.job_id}", "--overlap",
+             f"--chdir={cell.workspace}", *spread(allocation.nodes, cell.inner())]
+        )  # fmt: skip
         t0 = time.monotonic()
         code = await cluster.connection.stream(cmd, on_output)
         elapsed = time.monotonic() - t0
-        values, problems = {}, {}
-        if out and not bash and code == 0:
-            got = json.loads(await cluster.arun(f"cat -- {shlex.quote(ws + '/' + result_file)}"))
-            values, problems = got["values"], got["problems"]
+        values, problems = await cell.values() if code == 0 else ({}, {})
     finally:
-        if env_text:  # gone already if the cell started; make sure either way
-            await cluster.connection.run(f"rm -f -- {shlex.quote(env_path)}", check=False)
-        if own:
+        await cell.discard_env()  # gone already if the cell started; make sure either way
+        if own and allocation is not None:
             await allocation.acancel()
     return RunResult(
         job_id=allocation.job_id,
         exit_code=code,
         elapsed_s=elapsed,
         sus=elapsed / 3600 * allocation.su_per_hour,
-        workspace=ws,
-        logs=f"{paths.logs}/{allocation.name}-{allocation.job_id}.{{out,err}}",
-        checkpoints=f"{paths.checkpoints}/{allocation.name}-{allocation.job_id}",
+        workspace=cell.workspace,
+        logs=f"{cell.paths.logs}/{allocation.name}-{allocation.job_id}.{{out,err}}",
+        checkpoints=f"{cell.paths.checkpoints}/{allocation.name}-{allocation.job_id}",
         values=values,
         problems=problems,
     )

@@ -14,7 +14,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from rv_jupyter.allocator.allocation import Allocation
 from rv_jupyter.allocator.cost import CostEstimate, estimate
@@ -24,7 +24,7 @@ from rv_jupyter.allocator.strategies import Plan, Strategy, decide, shapes
 from rv_jupyter.cluster import RemotePaths
 from rv_jupyter.errors import ConnectionLost, RequestError, SlurmError
 from rv_jupyter.jobs import JobSpec, cpus_per_task, memory_for, render
-from rv_jupyter.jobs.script import Checkpoint
+from rv_jupyter.jobs.script import Checkpoint, checkpoint_buffer
 from rv_jupyter.remote import Completed
 from rv_jupyter.session import STATE_COMMANDS
 from rv_jupyter.slurm import (
@@ -65,6 +65,17 @@ class DryRun:
 
     plan: Plan
     scripts: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass
+class Submission:
+    """A request submitted with its work as the jobs' command, not waited for: the
+    first job to run claims the work and cancels its siblings on the cluster."""
+
+    request: Request
+    jobs: dict[str, Strategy]
+    claim_dir: str
+    plan: Plan
 
 
 class Allocator:
@@ -138,14 +149,35 @@ class Allocator:
                 await asyncio.shield(self._cancel(list(submitted)))
             raise
 
+    async def submit(
+        self, req: Request, command: tuple[str, ...], *, workdir: str | None = None,
+        env_file: str | None = None,
+    ) -> Submission:  # fmt: skip
+        """Submit every strategy with `command` as the work and return at once.
+
+        Nothing on the laptop needs to stay up: the first job to run takes the claim,
+        runs the work and cancels the others itself.
+        """
+        plan = await self.plan(req)
+        paths = await self._paths()
+        work = {"command": command, "workdir": workdir, "env_file": env_file}
+        submitted: dict[str, Strategy] = {}
+        try:
+            submitted = await self._submit(req, plan.strategies, paths, **work)
+        except BaseException:
+            if submitted:
+                await asyncio.shield(self._cancel(list(submitted)))
+            raise
+        return Submission(req, submitted, self._claim_dir(req, paths), plan)
+
     # -- steps ----------------------------------------------------------------------
 
     async def _submit(
-        self, req: Request, strategies: list[Strategy], paths: RemotePaths
+        self, req: Request, strategies: list[Strategy], paths: RemotePaths, **work: Any
     ) -> dict[str, Strategy]:
         cmds = []
         for rank, s in enumerate(strategies):
-            script = render(self._spec(req, s, paths, rank))
+            script = render(self._spec(req, s, paths, rank, **work))
             eof = f"RV_SCRIPT_{req.request_id}"
             # The script travels inside the batch's stdin as a quoted here-document:
             # nothing in it is expanded and none of it reaches a command line.
@@ -190,7 +222,7 @@ class Allocator:
         timeout_s: float | None,
     ) -> str:
         ids = list(submitted)
-        claim = f"{paths.state}/claims/{req.request_id}/winner"
+        claim = f"{self._claim_dir(req, paths)}/winner"
         deadline = None if timeout_s is None else time.monotonic() + timeout_s
         unclaimed_polls = 0
         lag_deadline = time.monotonic() + ACCOUNTING_LAG_S
@@ -270,13 +302,22 @@ class Allocator:
     async def _paths(self) -> RemotePaths:
         return RemotePaths(await self.cluster.auser())
 
-    def _spec(self, req: Request, s: Strategy, paths: RemotePaths, rank: int) -> JobSpec:
+    def _claim_dir(self, req: Request, paths: RemotePaths) -> str:
+        return f"{paths.state}/claims/{req.request_id}"
+
+    def _spec(
+        self, req: Request, s: Strategy, paths: RemotePaths, rank: int, *,
+        command: tuple[str, ...] = HOLD, workdir: str | None = None,
+        env_file: str | None = None,
+    ) -> JobSpec:  # fmt: skip
         t = s.shape.gpu
         return JobSpec(
             kind="checkpoint" if s.kind == "checkpoint" else "simple",
             name=req.name,
             user=paths.user,
-            command=HOLD,
+            command=command,
+            workdir=workdir,
+            env_file=env_file,
             partition=t.partition,
             account=req.account or self.cluster.config.defaults.account,
             time_s=s.time_s,
@@ -286,10 +327,14 @@ class Allocator:
             cpus_per_task=cpus_per_task(t, s.shape.per_node),
             mem_gb=memory_for(t, s.shape.per_node, req.mem_gb),
             constraint=t.features[-1] if t.features and t.gres == "a100" else None,
-            checkpoint=Checkpoint(total_s=s.total_s) if s.total_s else None,
+            checkpoint=(
+                Checkpoint(total_s=s.total_s, buffer_s=checkpoint_buffer(s.time_s))
+                if s.total_s
+                else None
+            ),
             scratch_root=paths.scratch_root,
             modules=tuple(self.cluster.config.defaults.modules),
             tag=req.tag,
             rank=rank,
-            claim_dir=f"{paths.state}/claims/{req.request_id}",
+            claim_dir=self._claim_dir(req, paths),
         )

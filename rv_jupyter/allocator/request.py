@@ -5,7 +5,14 @@ from __future__ import annotations
 import re
 import secrets
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from rv_jupyter.cluster import GPU_TYPES, GpuType
 from rv_jupyter.cluster.rivanna import MAX_GPUS_PER_USER
@@ -47,7 +54,7 @@ def parse_mem(text: str | int | None) -> int | None:
 
 
 _FLAGS = {"gpus": "--gpu", "gpu_type": "--type", "time_s": "--time", "mem_gb": "--mem",
-          "vram_gb": "--vram"}  # fmt: skip
+          "vram_gb": "--vram", "segment_s": "--segment"}  # fmt: skip
 
 
 class Request(BaseModel):
@@ -65,6 +72,10 @@ class Request(BaseModel):
     account: str | None = None
     # Segments need a payload that saves on SIGUSR1, so they are opt-in.
     checkpoint: bool = False
+    # A segment length the user chose (else the backfill window decides); implies
+    # checkpoint. Slurm signals a segment's end with at most a minute's slack, so less
+    # than two minutes leaves the program no time to work.
+    segment_s: int | None = Field(default=None, ge=120)
     request_id: str = Field(default_factory=lambda: secrets.token_hex(6))
 
     @field_validator("gpu_type")
@@ -94,16 +105,31 @@ class Request(BaseModel):
         """A Request from user-typed values (times like "2h"), with errors that name the field."""
         if "time" in fields:
             fields["time_s"] = parse_time(fields.pop("time"))  # type: ignore[arg-type]
+        if fields.get("segment") is not None:
+            fields["segment_s"] = parse_time(fields.pop("segment"))  # type: ignore[arg-type]
+            fields["checkpoint"] = True
+        fields.pop("segment", None)
         if "mem" in fields:
             fields["mem_gb"] = parse_mem(fields.pop("mem"))  # type: ignore[arg-type]
         try:
             return cls.model_validate(fields)
         except ValidationError as exc:
             e = exc.errors()[0]
-            field = str(e["loc"][0]) if e["loc"] else "request"
-            flag = _FLAGS.get(field, "--" + field.replace("_", "-"))
             msg = str(e["msg"]).removeprefix("Value error, ")
+            if not e["loc"]:  # a check across fields names its flags itself
+                raise RequestError(f"{msg}.") from None
+            field = str(e["loc"][0])
+            flag = _FLAGS.get(field, "--" + field.replace("_", "-"))
             raise RequestError(f"{flag}: {msg}.") from None
+
+    @model_validator(mode="after")
+    def _segment_fits(self) -> Request:
+        if self.segment_s is not None and self.segment_s >= self.time_s:
+            raise ValueError(
+                f"--segment {self.segment_s // 60}m is not shorter than --time "
+                f"{self.time_s // 60}m: segments cut a run into parts"
+            )
+        return self
 
     @property
     def tag(self) -> str:

@@ -67,6 +67,8 @@ def probe_walltimes(req: Request, t: GpuType) -> list[int]:
         times.add(BACKFILL_DEFAULT_WALLTIME)
     if cap > 3600:
         times.add(3600)
+    if req.segment_s:
+        times.add(min(req.segment_s, t.max_walltime_s))
     return sorted(times)
 
 
@@ -151,6 +153,12 @@ def _strategies_for(req: Request, shape: Shape, ok: list[Probe], now: datetime) 
     t = shape.gpu
     now_ok = [p for p in ok if wait(p) <= IMMEDIATE_S]
     window = max((p.time_s for p in now_ok), default=None)
+    if req.segment_s:
+        # The user chose segments of this length: that is what they get, whatever the window.
+        seg = min(req.segment_s, t.max_walltime_s)
+        seg_probe = next((p for p in ok if p.time_s == seg), None)
+        wait_s = wait(seg_probe) if seg_probe else None
+        return [Strategy(shape, "checkpoint", seg, total_s=req.time_s, wait_s=wait_s)]
     out = []
     if req.time_s <= t.max_walltime_s:
         full = next((p for p in ok if p.time_s == req.time_s), None)

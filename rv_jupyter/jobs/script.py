@@ -23,6 +23,13 @@ _FEATURES = re.compile(r"^[A-Za-z0-9_.,&|]+$")
 _USER = re.compile(r"^[a-z_][a-z0-9_-]{0,31}$")
 
 CHECKPOINT_MIN_BUFFER_S = 60
+CHECKPOINT_BUFFER_S = 600
+
+
+def checkpoint_buffer(segment_s: int) -> int:
+    """Warning time before a segment ends: ten minutes, less for short segments (a
+    quarter of one), never under the minute of slack Slurm's signal timing has."""
+    return max(CHECKPOINT_MIN_BUFFER_S, min(CHECKPOINT_BUFFER_S, segment_s // 4))
 
 
 class Checkpoint(BaseModel):
@@ -31,7 +38,7 @@ class Checkpoint(BaseModel):
     model_config = ConfigDict(frozen=True)
 
     total_s: int = Field(gt=0)
-    buffer_s: int = Field(default=600, ge=CHECKPOINT_MIN_BUFFER_S)
+    buffer_s: int = Field(default=CHECKPOINT_BUFFER_S, ge=CHECKPOINT_MIN_BUFFER_S)
 
 
 class JobSpec(BaseModel):
@@ -193,6 +200,9 @@ def _preamble(s: JobSpec) -> list[str]:
             "  fi",
             f'  echo "$SLURM_JOB_ID" > {q(s.claim_dir)}/winner',
             f"  {siblings} {{print $1}}' | xargs -r scancel",
+            # The jobs that do the work (the winner, then each segment it queues) are
+            # listed, so the laptop can follow a run it did not wait for.
+            f'  echo "$SLURM_JOB_ID" >> {q(s.claim_dir)}/jobs',
             "fi",
         ]
     if s.env_file:
@@ -215,7 +225,9 @@ def _preamble(s: JobSpec) -> list[str]:
             for k, v in sorted({**p.caches, **s.cache_env}.items())
             if _is_env_name(k)
         ),
-        f'export RV_CHECKPOINT_DIR={q(p.checkpoints)}/"$SLURM_JOB_NAME-$SLURM_JOB_ID"',
+        # Segments after the first carry the first job's id: one directory for the run.
+        'export RV_FIRST_JOB_ID="${RV_FIRST_JOB_ID:-$SLURM_JOB_ID}"',
+        f'export RV_CHECKPOINT_DIR={q(p.checkpoints)}/"$SLURM_JOB_NAME-$RV_FIRST_JOB_ID"',
         'export CHECKPOINT_DIR="$RV_CHECKPOINT_DIR"',
         'mkdir -p -- "$RV_CHECKPOINT_DIR"',
     ]
@@ -229,9 +241,17 @@ def _is_env_name(name: str) -> bool:
 
 
 def _body(s: JobSpec) -> list[str]:
-    cmd = shlex.join(s.command)
+    lines = _run(s, shlex.join(s.command))
+    if s.claim_dir:
+        # How the work ended, for a laptop that comes back after the job left the queue.
+        lines.append(f'echo "$rv_status" > {shlex.quote(s.claim_dir + "/exit")}')
+    return [*lines, 'exit "$rv_status"']
+
+
+def _run(s: JobSpec, cmd: str) -> list[str]:
+    """The lines that run the command and leave its exit status in rv_status."""
     if s.kind == "simple":
-        return [cmd]
+        return [cmd, "rv_status=$?"]
     if s.kind == "multinode":
         return [
             'export MASTER_ADDR=$(scontrol show hostnames "$SLURM_JOB_NODELIST" | head -n 1)',
@@ -240,6 +260,7 @@ def _body(s: JobSpec) -> list[str]:
             'export NNODES="$SLURM_JOB_NUM_NODES"',
             "srun --ntasks-per-node=1 bash -c 'export NODE_RANK=$SLURM_PROCID; exec \"$@\"' "
             f"rv-task {cmd}",
+            "rv_status=$?",
         ]
     if s.kind == "ray":
         return [
@@ -255,6 +276,7 @@ def _body(s: JobSpec) -> list[str]:
             "  sleep 5",
             "fi",
             cmd,
+            "rv_status=$?",
         ]
     return _checkpoint_body(s, cmd)
 
@@ -282,9 +304,14 @@ def _checkpoint_body(s: JobSpec, cmd: str) -> list[str]:
         f"  rv_seg=$(( {-(-s.time_s // 60)} < rv_left ? {-(-s.time_s // 60)} : rv_left ))",
         '  echo "rv: segment ended after ${rv_elapsed}s of ${rv_total}s; resubmitting" >&2',
         # The job's own script, as Slurm stored it, is the next segment.
-        '  scontrol write batch_script "$SLURM_JOB_ID" - | '
-        'sbatch --export=ALL,RV_ELAPSED_S="$rv_elapsed" --time="$rv_seg" >&2',
+        '  rv_next=$(scontrol write batch_script "$SLURM_JOB_ID" - | '
+        'sbatch --parsable --export=ALL,RV_ELAPSED_S="$rv_elapsed" --time="$rv_seg")',
+        '  echo "rv: next segment is job ${rv_next%%;*}" >&2',
+        *(
+            [f'  [ -n "$rv_next" ] && echo "${{rv_next%%;*}}" >> {shlex.quote(s.claim_dir)}/jobs']
+            if s.claim_dir
+            else []
+        ),
         "  exit 0",
         "fi",
-        'exit "$rv_status"',
     ]

@@ -46,6 +46,7 @@ class RvMagics(Magics):
             vram_gb=args.vram,
             nodes=args.nodes,
             checkpoint=args.checkpoint,
+            segment=args.segment,
             account=args.account or d.account,
             name=name,
         )
@@ -186,6 +187,11 @@ class RvMagics(Magics):
     @argument("--out", default="", help="variables to bring back, e.g. --out model_path,scores")
     @argument("--name", default="rv-run", help="job name when rv allocates for this cell")
     @argument("--new", action="store_true", help="do not reuse the allocation from %%rv_up")
+    @argument(
+        "--no-wait",
+        action="store_true",
+        help="submit as a batch job and return a handle at once (.wait(), .cancel())",
+    )
     @cell_magic
     @user_errors
     def rv_run(self, line: str, cell: str) -> Any:
@@ -196,6 +202,13 @@ class RvMagics(Magics):
         %rv_up if there is one and the line names no resources (--gpu, --type, --time,
         --mem, --vram, --mig); otherwise in one allocated for it and released after.
         `--out x,y` brings those variables back (as JSON: numbers, strings, lists, dicts).
+
+        `--no-wait` submits the cell as its own batch job (the fan-out's first job to
+        start runs it, so it goes on with the laptop closed) and returns a handle:
+        `.status()`, `.wait()` (streams the log, then brings `--out` values back),
+        `.logs()`, `.result()`, `.cancel()`. With `--segment 1h` it runs in checkpoint
+        segments: SIGUSR1 before each ends, save to $RV_CHECKPOINT_DIR, and the job
+        queues the next segment itself until --time of work is done.
 
         Example:
             %%rv_run --gpu 1 --time 30m --out accuracy
@@ -215,21 +228,40 @@ class RvMagics(Magics):
             v not in (None, False)
             for v in (args.gpu, args.type, args.time, args.mem, args.vram, args.mig, args.nodes)
         )  # fmt: skip
-        alloc = self.allocation
-        if args.new or asked or alloc is None or not self._alive(alloc):
-            alloc = None
+        request = self._request(args, cluster, args.name)
 
         def show(text: str, is_err: bool) -> None:
             (sys.stderr if is_err else sys.stdout).write(text)
 
-        result = run_sync(
-            run_cell(
-                cluster, cell, local_root=Path.cwd(), on_output=show, bash=args.bash,
-                out=out, allocation=alloc, request=self._request(args, cluster, args.name),
-            )
-        )  # fmt: skip
-        if self.shell is not None:
-            self.shell.user_ns.update(result.values)
+        if args.no_wait or request.checkpoint:
+            # Segments restart the work by themselves, so they run as batch jobs; without
+            # --no-wait the cell still waits for them, streaming each segment's log.
+            from rv_jupyter.celljob import submit_cell
+
+            job = run_sync(
+                submit_cell(
+                    cluster, cell, request, local_root=Path.cwd(), bash=args.bash, out=out,
+                    on_values=self._bring_back,
+                )
+            )  # fmt: skip
+            if args.no_wait:
+                return job
+            try:
+                result = run_sync(job.await_(show))
+            except KeyboardInterrupt:
+                job.cancel()  # the user stopped the cell: nothing of it may go on
+                raise
+        else:
+            alloc = self.allocation
+            if args.new or asked or alloc is None or not self._alive(alloc):
+                alloc = None
+            result = run_sync(
+                run_cell(
+                    cluster, cell, local_root=Path.cwd(), on_output=show, bash=args.bash,
+                    out=out, allocation=alloc, request=request,
+                )
+            )  # fmt: skip
+        self._bring_back(result.values)
         if result.problems:
             raise UsageError(
                 "Could not bring back "
@@ -238,6 +270,10 @@ class RvMagics(Magics):
                 f"to a file in {result.workspace} and fetch it."
             )
         return result
+
+    def _bring_back(self, values: dict[str, Any]) -> None:
+        if self.shell is not None:
+            self.shell.user_ns.update(values)
 
     @magic_arguments()
     @argument("action", choices=["set", "list", "rm"], help="set NAME [VALUE] | list | rm NAME")

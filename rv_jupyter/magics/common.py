@@ -46,6 +46,9 @@ def request_args(fn: F) -> F:
             argument("--nodes", type=int, default=None, help="spread the GPUs over N nodes"),
             argument("--mig", action="store_true", help="a free MIG slice (1 GPU, 10 GB)"),
             argument("--checkpoint", action="store_true", help="allow checkpoint segments"),
+            argument(
+                "--segment", default=None, help="run in checkpoint segments of this length, e.g. 1h"
+            ),
             argument("--account", default=None, help="SU account (default from config)"),
             argument("--config", default=None, help=CONFIG_HELP),
         ]

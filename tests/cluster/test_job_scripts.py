@@ -15,9 +15,10 @@ from tests.cluster.conftest import as_admin
 pytestmark = pytest.mark.usefixtures("no_jobs_left")
 
 # Works 100 "seconds" in all, saving progress every second and stopping when Slurm's
-# SIGUSR1 arrives; each segment resumes from the saved progress.
+# SIGUSR1 arrives; each segment resumes from the progress saved in the run's one
+# checkpoint directory.
 WORKER = r"""
-f="$RV_WORK/progress"; n=$(cat "$f" 2>/dev/null || echo 0)
+f="$RV_CHECKPOINT_DIR/progress"; n=$(cat "$f" 2>/dev/null || echo 0)
 trap 'echo "$n" > "$f"; echo "saved at $n"; exit 0' USR1
 while [ "$n" -lt 100 ]; do sleep 1 & wait $!; n=$((n + 1)); echo "$n" > "$f"; done
 echo done
@@ -40,15 +41,15 @@ def _wait_gone(name: str, limit: float) -> None:
 def test_checkpoint_segments_resubmit_until_the_work_is_done(a_cluster: Cluster) -> None:
     user = a_cluster.run("id -un").strip()
     name = f"ckpt-{secrets.token_hex(3)}"
-    work = f"/scratch/{user}/.rv/test-{name}"
-    a_cluster.run(f"mkdir -p {work} /scratch/{user}/.rv/logs")
+    a_cluster.run(f"mkdir -p /scratch/{user}/.rv/logs")
     spec = JobSpec(
         kind="checkpoint", name=name, user=user, command=("bash", "-c", WORKER),
         partition="gpu-mig", gres="gpu:1g.10gb:1", time_s=120,
-        checkpoint=Checkpoint(total_s=600, buffer_s=60), cache_env={"RV_WORK": work},
+        checkpoint=Checkpoint(total_s=600, buffer_s=60),
     )  # fmt: skip
-    a_cluster.run("sbatch --parsable", stdin=render(spec))
+    first = a_cluster.run("sbatch --parsable", stdin=render(spec)).strip()
     _wait_gone(name, 300)
+    work = f"/scratch/{user}/.rv/checkpoints/{name}-{first}"
     assert a_cluster.run(f"cat {work}/progress").strip() == "100"
     segments = as_admin(
         "sacct", "-X", "-n", "-P", "-S", "now-1hour", "-n", "-o", "JobID,JobName,State"

@@ -55,7 +55,7 @@ def test_simple_script_directives() -> None:
     ]:
         assert want in lines
     assert "--nodelist" not in text
-    assert lines[-1] == "python train.py"
+    assert lines[-3:] == ["python train.py", "rv_status=$?", 'exit "$rv_status"']
 
 
 @pytest.mark.parametrize(

@@ -21,8 +21,11 @@ export HF_HOME=/scratch/abs6bd/.cache/huggingface
 export PIP_CACHE_DIR=/scratch/abs6bd/.cache/pip
 export UV_CACHE_DIR=/scratch/abs6bd/.cache/uv
 export VLLM_CACHE_DIR=/scratch/abs6bd/.cache/vllm
-export RV_CHECKPOINT_DIR=/scratch/abs6bd/.rv/checkpoints/"$SLURM_JOB_NAME-$SLURM_JOB_ID"
+export RV_FIRST_JOB_ID="${RV_FIRST_JOB_ID:-$SLURM_JOB_ID}"
+export RV_CHECKPOINT_DIR=/scratch/abs6bd/.rv/checkpoints/"$SLURM_JOB_NAME-$RV_FIRST_JOB_ID"
 export CHECKPOINT_DIR="$RV_CHECKPOINT_DIR"
 mkdir -p -- "$RV_CHECKPOINT_DIR"
 
 python train.py
+rv_status=$?
+exit "$rv_status"
