@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 import ipywidgets as w
 
 from rv_jupyter.errors import RvError
+from rv_jupyter.widgets.visibility import VisibilityProbe
 
 if TYPE_CHECKING:
     from rv_jupyter.poller import Poller, Snapshot
@@ -30,8 +31,9 @@ class Panel(w.VBox):
         self.money = w.HTML()
         self.storage = w.HTML()
         self.message = w.HTML()
+        self.probe = VisibilityProbe(on_change=self.set_visible)
         super().__init__(
-            [self.connection, self.message, w.HTML("<b>Your jobs</b>"), self.jobs,
+            [self.probe, self.connection, self.message, w.HTML("<b>Your jobs</b>"), self.jobs,
              w.HTML("<b>GPUs</b>"), self.gpus, self.money, w.HTML("<b>Storage</b>"),
              self.storage],
             **kwargs,
@@ -43,6 +45,7 @@ class Panel(w.VBox):
     def close(self) -> None:
         """Stop following the cluster and remove the widget."""
         self._sub.close()
+        self.probe.close()
         super().close()
 
     def set_visible(self, visible: bool) -> None:
