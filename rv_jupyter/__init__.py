@@ -27,6 +27,11 @@ def panel(config_path: str | None = None) -> Any:
     return Panel(connect(config_path))
 
 
+def _jupyter_server_extension_points() -> list[dict[str, str]]:
+    """The Jupyter server extension (enabled on install by jupyter_server_config.d)."""
+    return [{"module": "rv_jupyter.server"}]
+
+
 def load_ipython_extension(ipython: Any) -> None:
     """Called by IPython on `%load_ext rv_jupyter`; registers the magics."""
     from rv_jupyter.magics import register

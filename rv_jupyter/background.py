@@ -66,3 +66,19 @@ def run_sync(coro: Coroutine[Any, Any, T], timeout: float | None = None) -> T:
     except concurrent.futures.TimeoutError:
         future.cancel()
         raise
+
+
+async def on_loop(coro: Coroutine[Any, Any, T]) -> T:
+    """Await `coro` on the background loop from another loop (the Jupyter server's).
+
+    The SSH connection belongs to the background loop, so every face that has a loop
+    of its own (the server extension, the kernel provisioner) reaches the core this way.
+    """
+    bg = loop()
+    try:
+        running = asyncio.get_running_loop()
+    except RuntimeError:
+        running = None
+    if running is bg:
+        return await coro
+    return await asyncio.wrap_future(asyncio.run_coroutine_threadsafe(coro, bg))

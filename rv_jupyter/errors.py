@@ -100,6 +100,10 @@ class RequestError(RvError):
     """A request that cannot be served as asked; nothing was submitted."""
 
 
+class UnknownJob(RequestError):
+    """A job id that is not among the user's own (running) jobs; nothing was touched."""
+
+
 class SlurmError(RvError):
     """Slurm, or one of UVA's commands, reported a problem."""
 

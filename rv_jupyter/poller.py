@@ -80,6 +80,7 @@ class Poller:
         self._lock = threading.Lock()
         self._task: concurrent.futures.Future[None] | None = None
         self._wake: asyncio.Event | None = None
+        self._fresh_lock: asyncio.Lock | None = None
 
     def subscribe(self, callback: Callable[[Snapshot], None]) -> Subscription:
         """Receive every new snapshot (and the current one at once, if there is one)."""
@@ -138,6 +139,25 @@ class Poller:
             else:
                 idle, wait = min(idle * 2, self.max_idle_s), idle
             await self._sleep(wait)
+
+    async def afresh(self, max_age_s: float = FAST_S) -> Snapshot:
+        """The snapshot, read now if older than `max_age_s` (REST API, Lab extension).
+
+        Runs on the background loop; concurrent callers share one read, and a read here
+        also reaches every visible panel, so the API adds no reads while panels poll.
+        """
+        if self._fresh_lock is None:
+            self._fresh_lock = asyncio.Lock()
+        async with self._fresh_lock:
+            snap = self.snapshot
+            if (
+                snap.read_at is not None
+                and snap.error is None
+                and time.monotonic() - snap.read_at <= max_age_s
+            ):
+                return snap
+            await self._read()
+            return self.snapshot
 
     async def _sleep(self, seconds: float | None) -> None:
         assert self._wake is not None

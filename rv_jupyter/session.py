@@ -19,11 +19,12 @@ from rv_jupyter import config as rv_config
 from rv_jupyter import slurm
 from rv_jupyter.background import run_sync
 from rv_jupyter.cluster import RemotePaths
-from rv_jupyter.errors import ParseError, RequestError
+from rv_jupyter.errors import ParseError, RequestError, UnknownJob
 from rv_jupyter.remote import Completed, Connection, SshTarget
 from rv_jupyter.state import ClusterState, gpu_availability
 
 if TYPE_CHECKING:
+    from rv_jupyter.forwards import Forwards
     from rv_jupyter.poller import Poller
 
 
@@ -80,6 +81,7 @@ class Cluster:
         self.connection = Connection.for_target(self.target)
         self._user: str | None = None
         self._poller: Poller | None = None
+        self._forwards: Forwards | None = None
 
     @classmethod
     def from_config(cls, path: str | None = None) -> Cluster:
@@ -101,6 +103,16 @@ class Cluster:
 
                 self._poller = Poller(self)
             return self._poller
+
+    @property
+    def forwards(self) -> Forwards:
+        """Ports of your running jobs, forwarded through this cluster's connection."""
+        with self._registry_lock:
+            if self._forwards is None:
+                from rv_jupyter.forwards import Forwards
+
+                self._forwards = Forwards(self)
+            return self._forwards
 
     @property
     def host(self) -> str:
@@ -164,7 +176,7 @@ class Cluster:
         targets = sorted(mine) if every else list(dict.fromkeys(job_ids))
         unknown = [j for j in targets if j not in mine]
         if unknown:
-            raise RequestError(
+            raise UnknownJob(
                 f"Not among your queued or running jobs: {', '.join(unknown)}.",
                 hint="%rv_ps lists them; finished jobs need no cancelling.",
             )

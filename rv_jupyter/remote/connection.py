@@ -164,6 +164,24 @@ class Connection:
                 hint="Check with %rv_ps whether it is still running.",
             ) from exc
 
+    async def forward_to_path(self, path: str, host: str, port: int) -> asyncssh.SSHListener:
+        """Listen on the local Unix socket `path`; each connection reaches host:port
+        as seen from the login node (a direct-tcpip channel of this connection)."""
+        conn = await self._ensure()
+        try:
+            return await conn.forward_local_path_to_port(path, host, port)
+        except _DROPPED:
+            await self._reset()
+            conn = await self._ensure()
+            return await conn.forward_local_path_to_port(path, host, port)
+
+    async def forward_to_port(
+        self, local_port: int, host: str, port: int, *, listen_host: str = "127.0.0.1"
+    ) -> asyncssh.SSHListener:
+        """A plain local TCP forward listen_host:local_port -> host:port (0 picks a port)."""
+        conn = await self._ensure()
+        return await conn.forward_local_port(listen_host, local_port, host, port)
+
     async def close(self) -> None:
         """Close the connection; the next command opens a new one."""
         conn, self._conn = self._conn, None

@@ -5,17 +5,12 @@ real JupyterLab server started from this virtualenv (tests/browser/setup install
 from __future__ import annotations
 
 import os
-import secrets
-import socket
-import subprocess
-import sys
-import time
-import urllib.request
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+
+from tests.jupyter_servers import Server, jupyter
 
 CHROMIUM = Path(os.environ.get("RV_CHROMIUM", "/usr/bin/chromium"))
 
@@ -27,66 +22,28 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
             item.add_marker(pytest.mark.browser)
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-@dataclass
-class Lab:
-    url: str
-    token: str
-    root: Path
-
-    def open(self, path: str) -> str:
-        return f"{self.url}/lab/tree/{path}?token={self.token}"
-
-
 @pytest.fixture
-def a_lab(tmp_path: Path) -> Iterator[Lab]:
-    """A JupyterLab server on loopback serving tmp_path, with a token; stopped afterwards."""
-    port, token = _free_port(), secrets.token_hex(16)
+def a_lab(tmp_path: Path) -> Iterator[Server]:
+    """A JupyterLab server on loopback serving tmp_path/lab, with a token; stopped afterwards."""
     root = tmp_path / "lab"
     root.mkdir()
-    env = dict(os.environ, JUPYTER_TOKEN=token)  # not on the command line
-    cmd = [sys.executable, "-m", "jupyterlab", "--no-browser", f"--port={port}",
-           "--ServerApp.ip=127.0.0.1", f"--ServerApp.root_dir={root}",
-           "--LabApp.news_url=", "--LabApp.check_for_updates_class="
-           "jupyterlab.NeverCheckForUpdate",
-           # A fresh workspace and settings: Lab would otherwise restore the last test's
-           # layout (scrolled away, another tab in front) from ~/.jupyter.
-           f"--LabApp.workspaces_dir={tmp_path / 'workspaces'}",
-           f"--LabApp.user_settings_dir={tmp_path / 'settings'}"]  # fmt: skip
-    if os.getuid() == 0:
-        cmd.append("--allow-root")
-    log = (tmp_path / "lab.log").open("wb")
-    proc = subprocess.Popen(cmd, env=env, stdout=log, stderr=subprocess.STDOUT, cwd=root)
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 60
-    while True:
-        try:
-            urllib.request.urlopen(f"{url}/api/status?token={token}", timeout=2).read()
-            break
-        except OSError:
-            if proc.poll() is not None or time.monotonic() > deadline:
-                proc.kill()
-                pytest.fail(f"JupyterLab did not start:\n{(tmp_path / 'lab.log').read_text()}")
-            time.sleep(0.3)
-    try:
-        yield Lab(url, token, root)
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-        log.close()
+    args = ["--LabApp.news_url=",
+            "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate",
+            # A fresh workspace and settings: Lab would otherwise restore the last test's
+            # layout (scrolled away, another tab in front) from ~/.jupyter.
+            f"--LabApp.workspaces_dir={tmp_path / 'workspaces'}",
+            f"--LabApp.user_settings_dir={tmp_path / 'settings'}"]  # fmt: skip
+    with jupyter("jupyterlab", root, tmp_path / "lab.log", args=args) as lab:
+        yield lab
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def a_browser():  # type: ignore[no-untyped-def]
-    """Headless Chromium (Debian's) under Playwright."""
+    """Headless Chromium (Debian's) under Playwright.
+
+    Module-scoped: Playwright's sync API runs an event loop in this thread while it is
+    open, and the async tests of other modules need the thread's loop to themselves.
+    """
     from playwright.sync_api import sync_playwright
 
     if not CHROMIUM.exists():

@@ -1,0 +1,28 @@
+"""The Jupyter server extension: a REST API for the panel and Lab, and web ports by job.
+
+Loading it only registers routes (no SSH, no heavy imports); the cluster connection opens
+on the first request and is the process's one connection, shared with everything else.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+def _jupyter_server_extension_points() -> list[dict[str, str]]:
+    return [{"module": "rv_jupyter.server"}]
+
+
+def _load_jupyter_server_extension(serverapp: Any) -> None:
+    from tornado.web import url
+
+    from rv_jupyter.server import api, proxy
+
+    web_app = serverapp.web_app
+    base = web_app.settings["base_url"].rstrip("/")
+    routes = [
+        url(base + pattern, handler, name=f"rv-{handler.__name__}")
+        for pattern, handler in (*api.ROUTES, *proxy.ROUTES)
+    ]
+    web_app.add_handlers(".*$", routes)
+    serverapp.log.info("rv-jupyter: REST API at %s/rv/api/, job ports at %s/rv/proxy/", base, base)

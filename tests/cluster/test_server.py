@@ -1,0 +1,229 @@
+"""The Jupyter server extension in a real `jupyter server` process, against the mini-Rivanna:
+the REST API (authentication, the user's own jobs only) and web ports of jobs through
+/rv/proxy/ (HTTP and WebSocket to an app running inside a job)."""
+
+from __future__ import annotations
+
+import asyncio
+import http.client
+import json
+import os
+import random
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import pytest
+from tornado import httpclient, websocket
+
+from rv_jupyter.session import Cluster
+from tests.cluster.conftest import as_admin
+from tests.jupyter_servers import Server, jupyter
+
+pytestmark = pytest.mark.usefixtures("no_jobs_left")
+
+WEB_APP = Path(__file__).with_name("web_app.py")
+
+
+@dataclass
+class Reply:
+    status: int
+    body: bytes
+    headers: http.client.HTTPMessage
+
+    def json(self):  # type: ignore[no-untyped-def]
+        return json.loads(self.body)
+
+
+def call(
+    server: Server, method: str, path: str, *, token: bool = True, body: bytes | None = None,
+    headers: dict[str, str] | None = None,
+) -> Reply:  # fmt: skip
+    """One HTTP request to the server, redirects not followed."""
+    url = urlsplit(server.url)
+    conn = http.client.HTTPConnection(url.hostname, url.port, timeout=60)
+    all_headers = dict(headers or {})
+    if token:
+        all_headers["Authorization"] = f"token {server.token}"
+    conn.request(method, path, body=body, headers=all_headers)
+    resp = conn.getresponse()
+    reply = Reply(resp.status, resp.read(), resp.headers)
+    conn.close()
+    return reply
+
+
+@pytest.fixture
+def a_server(tmp_path: Path, a_config_path: Path) -> Iterator[Server]:
+    """A real `jupyter server` with the extension enabled by its installed config file."""
+    root = tmp_path / "srv"
+    root.mkdir()
+    env = dict(os.environ, RV_CONFIG=str(a_config_path))
+    with jupyter("jupyter_server", root, tmp_path / "server.log", env=env) as server:
+        yield server
+
+
+def wait_running(job_id: str, timeout: float = 30) -> None:
+    deadline = time.monotonic() + timeout
+    while as_admin("squeue", "-h", "-j", job_id, "-o", "%T").strip() != "RUNNING":
+        assert time.monotonic() < deadline, f"job {job_id} did not start"
+        time.sleep(0.3)
+
+
+@pytest.fixture
+def a_web_job(a_cluster: Cluster) -> tuple[str, int]:
+    """web_app.py running in a job of the test user; (job id, port)."""
+    path = "/home/rvtest/rv-test-web_app.py"
+    a_cluster.run(f"cat > {path}", stdin=WEB_APP.read_text())
+    port = random.randint(20000, 40000)
+    out = a_cluster.run(
+        f"sbatch --parsable -p standard -t 10 -J web-app -o /home/rvtest/web-app-%j.log "
+        f"--wrap 'exec python3 {path} {port}'"
+    )
+    job_id = out.strip().split(";")[0]
+    wait_running(job_id)
+    deadline = time.monotonic() + 30
+    while "listening" not in a_cluster.run(f"cat /home/rvtest/web-app-{job_id}.log || true"):
+        assert time.monotonic() < deadline, "the web app did not start"
+        time.sleep(0.3)
+    return job_id, port
+
+
+def foreign_job() -> str:
+    """A running job of another user (root), cancelled by the caller."""
+    out = as_admin("sbatch", "--parsable", "-p", "standard", "-t", "5", "-J", "not-yours",
+                   "-A", "root", "--wrap", "sleep 300")  # fmt: skip
+    job_id = out.strip().split(";")[0]
+    wait_running(job_id)
+    return job_id
+
+
+# -- REST API ----------------------------------------------------------------------------
+
+
+def test_api_needs_jupyters_authentication(a_server: Server) -> None:
+    paths = [("GET", "/rv/api/state"), ("GET", "/rv/api/jobs"),
+             ("POST", "/rv/api/jobs/1/cancel"), ("GET", "/rv/api/forwards")]  # fmt: skip
+    for method, path in paths:
+        body = b"" if method == "POST" else None
+        assert call(a_server, method, path, token=False, body=body).status == 403, path
+    reply = call(a_server, "GET", "/rv/api/state")
+    assert reply.status == 200
+    state = reply.json()
+    assert state["state"]["user"] == "rvtest"
+    assert state["stale"] is False
+    assert {g["gpu_type"] for g in state["state"]["gpus"]} >= {"a100_80", "mig"}
+
+
+def test_jobs_listed_and_only_own_jobs_cancelled(a_server: Server, a_cluster: Cluster) -> None:
+    mine = a_cluster.run("sbatch --parsable -p standard -t 5 -J mine --wrap 'sleep 300'")
+    mine = mine.strip().split(";")[0]
+    theirs = foreign_job()
+    try:
+        jobs = call(a_server, "GET", "/rv/api/jobs").json()
+        assert [j["job_id"] for j in jobs] == [mine]
+        refused = call(a_server, "POST", f"/rv/api/jobs/{theirs}/cancel", body=b"")
+        assert refused.status == 404
+        assert theirs in refused.json()["message"]
+        assert as_admin("squeue", "-h", "-j", theirs, "-o", "%T").strip() == "RUNNING"
+        done = call(a_server, "POST", f"/rv/api/jobs/{mine}/cancel", body=b"")
+        assert done.status == 200
+        assert done.json() == {"cancelled": [mine]}
+        deadline = time.monotonic() + 15  # squeue may show it completing for a moment
+        while mine in [j["job_id"] for j in call(a_server, "GET", "/rv/api/jobs").json()]:
+            assert time.monotonic() < deadline, "the cancelled job stayed in the queue"
+            time.sleep(0.5)
+    finally:
+        as_admin("scancel", theirs)
+
+
+# -- web ports of jobs ----------------------------------------------------------------------
+
+
+def test_proxy_reaches_an_app_in_the_job_without_our_credentials(
+    a_server: Server, a_web_job: tuple[str, int]
+) -> None:
+    job_id, port = a_web_job
+    base = f"/rv/proxy/{job_id}/{port}"
+    reply = call(
+        a_server, "GET", f"{base}/hello?x=1&token={a_server.token}",
+        headers={"Cookie": "_xsrf=ours; app_cookie=theirs"},
+    )  # fmt: skip
+    assert reply.status == 200, reply.body
+    hello = reply.json()
+    node = as_admin("squeue", "-h", "-j", job_id, "-o", "%N").strip()
+    assert hello["host"] == node
+    assert hello["query"] == "x=1"
+    assert hello["headers"].get("cookie") == "app_cookie=theirs"
+    assert a_server.token not in json.dumps(hello)
+
+    posted = call(a_server, "POST", f"{base}/echo", body=b"x" * 100_000,
+                  headers={"Content-Type": "application/x-test"})  # fmt: skip
+    assert (posted.status, posted.body, posted.headers["Content-Type"]) == (
+        200, b"x" * 100_000, "application/x-test")  # fmt: skip
+    big = call(a_server, "GET", f"{base}/bytes?mb=8")
+    assert big.status == 200
+    assert len(big.body) == 8 << 20
+    assert call(a_server, "GET", f"{base}/nothing-here").status == 404  # the app's own 404
+
+    unauthenticated = call(a_server, "GET", f"{base}/hello", token=False)
+    assert unauthenticated.status in (302, 403)
+    assert b"rvtest" not in unauthenticated.body and node.encode() not in unauthenticated.body
+
+
+def test_proxy_carries_websockets(a_server: Server, a_web_job: tuple[str, int]) -> None:
+    job_id, port = a_web_job
+
+    async def talk() -> list[str | bytes | None]:
+        url = a_server.url.replace("http", "ws", 1) + f"/rv/proxy/{job_id}/{port}/ws"
+        request = httpclient.HTTPRequest(url, headers={"Authorization": f"token {a_server.token}"})
+        ws = await websocket.websocket_connect(request)
+        got = [await ws.read_message()]
+        await ws.write_message("ping through the proxy")
+        got.append(await ws.read_message())
+        await ws.write_message(b"\x00\x01" * 40_000, binary=True)
+        got.append(await ws.read_message())
+        ws.close()
+        return got
+
+    got = asyncio.run(talk())
+    assert got == ["hello", "ping through the proxy", b"\x00\x01" * 40_000]
+
+
+def test_proxy_refuses_what_is_not_a_running_job_of_yours(
+    a_server: Server, a_cluster: Cluster, a_web_job: tuple[str, int]
+) -> None:
+    job_id, port = a_web_job
+    theirs = foreign_job()
+    pending = a_cluster.run(
+        "sbatch --parsable -p standard -t 5 --begin=now+1hour -J later --wrap 'sleep 1'"
+    ).strip()
+    try:
+        for path, status in [
+            (f"/rv/proxy/{theirs}/{port}/hello", 404),
+            (f"/rv/proxy/{pending}/{port}/hello", 404),
+            (f"/rv/proxy/99999999/{port}/hello", 404),
+            (f"/rv/proxy/{job_id}/0/hello", 400),
+            (f"/rv/proxy/{job_id}/70000/hello", 400),
+            (f"/rv/proxy/udc-a100-1/{port}/hello", 404),  # a host name is never a target
+        ]:
+            assert call(a_server, "GET", path).status == status, path
+        # Not a proxy route at all: Jupyter's trailing-slash redirect, then its 404.
+        sneaky = call(a_server, "GET", f"/rv/proxy/{job_id}/{port}@10.213.0.11:22/")
+        if sneaky.status == 302:
+            assert sneaky.headers["Location"].startswith("/rv/proxy/")
+            sneaky = call(a_server, "GET", sneaky.headers["Location"])
+        assert sneaky.status == 404
+        refused = call(a_server, "POST", "/rv/api/forwards",
+                       body=json.dumps({"job_id": theirs, "port": 22}).encode())  # fmt: skip
+        assert refused.status == 404
+        assert "not one of your running jobs" in refused.json()["message"]
+        opened = call(a_server, "POST", "/rv/api/forwards",
+                      body=json.dumps({"job_id": job_id, "port": port}).encode())  # fmt: skip
+        assert opened.status == 201
+        assert opened.json()["proxy_path"] == f"/rv/proxy/{job_id}/{port}/"
+    finally:
+        as_admin("scancel", theirs)
+    server_log = a_server.log.read_text()
+    assert a_server.token not in server_log
