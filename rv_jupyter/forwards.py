@@ -16,10 +16,14 @@ read), never taken as a host name.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import json
 import re
+import shlex
 import shutil
 import tempfile
 import time
+import weakref
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -37,6 +41,56 @@ if TYPE_CHECKING:
 RUNNING_TTL_S = 3.0
 
 _JOB_ID = re.compile(r"^[0-9]{1,12}(_[0-9]{1,9})?$")
+
+
+# Run on the job's node (python3 reads it from stdin): the TCP ports its processes listen
+# on, from /proc alone, so it needs no ss/netstat/lsof there and sees only the job's pids.
+_LISTENING = r"""
+import json, os, subprocess
+ps = subprocess.run(["scontrol", "listpids", os.environ["SLURM_JOB_ID"]],
+                    capture_output=True, text=True).stdout.split("\n")[1:]
+pids = {row.split()[0] for row in ps if row.split() and row.split()[0].isdigit()}
+listen = {}
+for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+    try:
+        rows = open(table).read().splitlines()[1:]
+    except OSError:
+        continue
+    for row in rows:
+        f = row.split()
+        if f[3] != "0A":
+            continue
+        addr, port = f[1].rsplit(":", 1)
+        loopback = addr in ("0100007F", "00000000000000000000000001000000")
+        listen.setdefault(f[9], (int(port, 16), loopback))
+found = {}
+for pid in pids:
+    try:
+        fds = os.listdir(f"/proc/{pid}/fd")
+        name = open(f"/proc/{pid}/comm").read().strip()
+    except OSError:
+        continue
+    for fd in fds:
+        try:
+            target = os.readlink(f"/proc/{pid}/fd/{fd}")
+        except OSError:
+            continue
+        if target.startswith("socket:[") and target[8:-1] in listen:
+            port, loopback = listen[target[8:-1]]
+            found[port] = {"port": port, "pid": int(pid), "process": name,
+                           "loopback_only": loopback}
+print(json.dumps(sorted(found.values(), key=lambda r: r["port"])))
+"""
+
+
+@dataclass(frozen=True)
+class ListeningPort:
+    """A TCP port a process of the job listens on."""
+
+    port: int
+    pid: int
+    process: str
+    loopback_only: bool  # bound to 127.0.0.1/::1: the login node (and the proxy) cannot reach it
 
 
 def check_port(port: int | str) -> int:
@@ -108,6 +162,20 @@ class Forward:
         if self._listener is not None:
             background.run_sync(self.aclose(), timeout=10)
 
+    def __del__(self) -> None:
+        # A local forward nobody holds any more closes with its last reference.
+        listener = self._listener
+        if listener is not None:
+            with contextlib.suppress(RuntimeError):
+                background.loop().call_soon_threadsafe(listener.close)
+            if self.path:
+                Path(self.path).unlink(missing_ok=True)
+
+    def __repr__(self) -> str:
+        where = f"127.0.0.1:{self.local_port}" if self.local_port else self.proxy_path()
+        state = "open" if self._listener is not None else "closed"
+        return f"<Forward {where} -> job {self.job_id} {self.node}:{self.port} ({state})>"
+
 
 class Forwards:
     """The forwards of one cluster connection (one per process, like the connection)."""
@@ -117,7 +185,9 @@ class Forwards:
         self._running: dict[str, str] = {}
         self._read_at = 0.0
         self._read_lock: asyncio.Lock | None = None
-        self._open: list[Forward] = []
+        self._open: list[Forward] = []  # proxy forwards: kept until closed
+        # Local forwards live as long as the caller holds them (or the process runs).
+        self._local: weakref.WeakSet[Forward] = weakref.WeakSet()
         self._dir: Path | None = None
 
     # -- which node -------------------------------------------------------------------
@@ -183,16 +253,26 @@ class Forwards:
         fwd = Forward(
             job_id, node, port, local_port=listener.get_port(), _listener=listener, _owner=self
         )
-        self._open.append(fwd)
+        self._local.add(fwd)
         return fwd
+
+    async def alistening(self, job_id: str) -> list[ListeningPort]:
+        """TCP ports the processes of your running job listen on (on its first node)."""
+        node = await self.anode(job_id, fresh=True)
+        command = (
+            f"srun --jobid={shlex.quote(job_id)} --overlap --nodes=1 --ntasks=1 "
+            f"-w {shlex.quote(node)} python3 -"
+        )
+        out = await self.cluster.arun(command, stdin=_LISTENING, timeout=60)
+        return [ListeningPort(**row) for row in json.loads(out.strip().splitlines()[-1])]
 
     def list(self) -> list[Forward]:
         """Forwards open now."""
-        return list(self._open)
+        return [*self._open, *self._local]
 
     async def aclose_all(self, job_id: str | None = None) -> int:
         """Close every forward (of `job_id`, if given); returns how many."""
-        closing = [f for f in self._open if job_id is None or f.job_id == job_id]
+        closing = [f for f in self.list() if job_id is None or f.job_id == job_id]
         for fwd in closing:
             await fwd.aclose()
         return len(closing)
@@ -200,6 +280,7 @@ class Forwards:
     def _forget(self, fwd: Forward) -> None:
         if fwd in self._open:
             self._open.remove(fwd)
+        self._local.discard(fwd)
         if fwd.path:
             Path(fwd.path).unlink(missing_ok=True)
 

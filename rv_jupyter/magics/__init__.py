@@ -343,6 +343,55 @@ class RvMagics(Magics):
         return run_sync(pull(cluster, Path.cwd(), args.paths, into=into, force=args.force))
 
     @magic_arguments()
+    @argument("job", help="job id (%rv_ps lists yours)")
+    @argument("port", nargs="?", type=int, help="the port on the job's node")
+    @argument("--auto", action="store_true", help="find the ports the job's processes listen on")
+    @argument(
+        "--local",
+        nargs="?",
+        type=int,
+        const=0,
+        default=None,
+        metavar="LOCAL_PORT",
+        help="a plain TCP forward on 127.0.0.1 instead (no port: any free one)",
+    )
+    @argument("--close", action="store_true", help="close this job's forwards")
+    @argument("--config", help=CONFIG_HELP)
+    @line_magic
+    @user_errors
+    def rv_forward(self, line: str) -> Any:
+        """A web port of your running job, as a link through this Jupyter server.
+
+        `%rv_forward 1234 6006` links to TensorBoard (started with --bind_all) at
+        /rv/proxy/1234/6006/; `%rv_forward 1234 --auto` finds what the job listens on;
+        `fwd = %rv_forward 1234 8888 --local` opens 127.0.0.1:<port> -> node:8888 for tools
+        that want a port, open while `fwd` is held (fwd.close() ends it).
+        """
+        from rv_jupyter.background import run_sync
+        from rv_jupyter.forwards import ListeningPort, check_port
+        from rv_jupyter.magics.display import PortLinks, server_base_url
+
+        args = parse_argstring(self.rv_forward, line)
+        forwards = self._cluster(args.config).forwards
+        if args.close:
+            n = run_sync(forwards.aclose_all(args.job))
+            return LogText(f"closed {n} forward(s) of job {args.job}")
+        if args.auto == (args.port is not None):
+            raise UsageError(
+                "Give a port or --auto: `%rv_forward 1234 6006` or `%rv_forward 1234 --auto`."
+            )
+        if args.local is not None:
+            if args.port is None:
+                raise UsageError("--local needs the job's port: `%rv_forward 1234 8888 --local`.")
+            return run_sync(forwards.alocal(args.job, args.port, args.local))
+        node = run_sync(forwards.anode(args.job, fresh=True))
+        if args.auto:
+            ports = run_sync(forwards.alistening(args.job))
+        else:
+            ports = [ListeningPort(check_port(args.port), 0, "", False)]
+        return PortLinks(args.job, node, ports, server_base_url())
+
+    @magic_arguments()
     @argument("--user", required=True, help="your UVA computing id, e.g. abs6bd")
     @argument("--host", default=None, help="login host or ~/.ssh/config alias")
     @argument("--port", type=int, default=None, help="SSH port (default 22)")

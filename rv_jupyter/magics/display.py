@@ -84,3 +84,71 @@ def jobs_frame(jobs: list[Any]) -> pd.DataFrame:
         columns=["id", "name", "gpus", "gpu_type", "node", "state", "elapsed_s", "left_s",
                  "start", "reason"],
     )  # fmt: skip
+
+
+def server_base_url() -> str:
+    """The base URL of the Jupyter server running this kernel ("/" if none is found).
+
+    Links through /rv/proxy/ are relative to it (JupyterHub serves users under
+    /user/<name>/); the server is the one whose pid started this kernel.
+    """
+    import os
+
+    parent = os.environ.get("JPY_PARENT_PID")
+    if parent:
+        try:
+            from jupyter_server.serverapp import list_running_servers
+
+            for info in list_running_servers():
+                if str(info.get("pid")) == parent:
+                    return str(info.get("base_url") or "/")
+        except Exception:  # an unreadable runtime dir must not break a link
+            pass
+    return "/"
+
+
+class PortLinks:
+    """Links to web ports of a job through the Jupyter server's /rv/proxy/."""
+
+    def __init__(self, job_id: str, node: str, ports: list[Any], base_url: str = "/") -> None:
+        self.job_id, self.node, self.ports = job_id, node, ports
+        self.base = base_url.rstrip("/")
+
+    def url(self, port: int) -> str:
+        return f"{self.base}/rv/proxy/{self.job_id}/{port}/"
+
+    @property
+    def urls(self) -> list[str]:
+        """Proxy paths of the reachable ports."""
+        return [self.url(p.port) for p in self.ports if not p.loopback_only]
+
+    def __repr__(self) -> str:
+        lines = [f"job {self.job_id} on {self.node}:"]
+        for p in self.ports:
+            where = (
+                "(listens on 127.0.0.1 only: bind 0.0.0.0)" if p.loopback_only else self.url(p.port)
+            )
+            lines.append(f"  port {p.port} {p.process}: {where}")
+        if not self.ports:
+            lines.append("  no process of the job listens on a TCP port yet")
+        return "\n".join(lines)
+
+    def _repr_html_(self) -> str:
+        rows = []
+        for p in self.ports:
+            label = html.escape(f"port {p.port}{_by(p)} on {self.node}")
+            if p.loopback_only:
+                rows.append(
+                    f"<li>{label}: listens on 127.0.0.1 only, so the proxy cannot "
+                    "reach it; start it bound to 0.0.0.0 (TensorBoard: --bind_all)</li>"
+                )
+            else:
+                url = html.escape(self.url(p.port), quote=True)
+                rows.append(f"<li><a href='{url}' target='_blank'>{label}</a></li>")
+        if not rows:
+            rows.append("<li>no process of the job listens on a TCP port yet</li>")
+        return f"<b>Job {html.escape(self.job_id)}</b><ul>{''.join(rows)}</ul>"
+
+
+def _by(port: Any) -> str:
+    return f" ({port.process})" if port.process else ""

@@ -8,6 +8,7 @@ scenes (sdiag, the stand-ins' data files) the way an admin would.
 from __future__ import annotations
 
 import os
+import random
 import re
 import shutil
 import subprocess
@@ -126,3 +127,41 @@ def stand_in_data() -> Iterator[Path]:
     for name, content in saved.items():
         (data / name).write_bytes(content)
         (data / name).chmod(0o644)
+
+
+WEB_APP = Path(__file__).with_name("web_app.py")
+
+
+def wait_running(job_id: str, timeout: float = 30) -> None:
+    deadline = time.monotonic() + timeout
+    while as_admin("squeue", "-h", "-j", job_id, "-o", "%T").strip() != "RUNNING":
+        assert time.monotonic() < deadline, f"job {job_id} did not start"
+        time.sleep(0.3)
+
+
+@pytest.fixture
+def a_web_job(a_cluster) -> tuple[str, int]:  # type: ignore[no-untyped-def]
+    """web_app.py running in a job of the test user; (job id, port)."""
+    path = "/home/rvtest/rv-test-web_app.py"
+    a_cluster.run(f"cat > {path}", stdin=WEB_APP.read_text())
+    port = random.randint(20000, 40000)
+    out = a_cluster.run(
+        f"sbatch --parsable -p standard -t 10 -J web-app -o /home/rvtest/web-app-%j.log "
+        f"--wrap 'exec python3 {path} {port}'"
+    )
+    job_id = out.strip().split(";")[0]
+    wait_running(job_id)
+    deadline = time.monotonic() + 30
+    while "listening" not in a_cluster.run(f"cat /home/rvtest/web-app-{job_id}.log || true"):
+        assert time.monotonic() < deadline, "the web app did not start"
+        time.sleep(0.3)
+    return job_id, port
+
+
+def foreign_job() -> str:
+    """A running job of another user (root), cancelled by the caller."""
+    out = as_admin("sbatch", "--parsable", "-p", "standard", "-t", "5", "-J", "not-yours",
+                   "-A", "root", "--wrap", "sleep 300")  # fmt: skip
+    job_id = out.strip().split(";")[0]
+    wait_running(job_id)
+    return job_id

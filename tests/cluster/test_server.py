@@ -8,7 +8,6 @@ import asyncio
 import http.client
 import json
 import os
-import random
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -19,12 +18,10 @@ import pytest
 from tornado import httpclient, websocket
 
 from rv_jupyter.session import Cluster
-from tests.cluster.conftest import as_admin
+from tests.cluster.conftest import as_admin, foreign_job
 from tests.jupyter_servers import Server, jupyter
 
 pytestmark = pytest.mark.usefixtures("no_jobs_left")
-
-WEB_APP = Path(__file__).with_name("web_app.py")
 
 
 @dataclass
@@ -62,41 +59,6 @@ def a_server(tmp_path: Path, a_config_path: Path) -> Iterator[Server]:
     env = dict(os.environ, RV_CONFIG=str(a_config_path))
     with jupyter("jupyter_server", root, tmp_path / "server.log", env=env) as server:
         yield server
-
-
-def wait_running(job_id: str, timeout: float = 30) -> None:
-    deadline = time.monotonic() + timeout
-    while as_admin("squeue", "-h", "-j", job_id, "-o", "%T").strip() != "RUNNING":
-        assert time.monotonic() < deadline, f"job {job_id} did not start"
-        time.sleep(0.3)
-
-
-@pytest.fixture
-def a_web_job(a_cluster: Cluster) -> tuple[str, int]:
-    """web_app.py running in a job of the test user; (job id, port)."""
-    path = "/home/rvtest/rv-test-web_app.py"
-    a_cluster.run(f"cat > {path}", stdin=WEB_APP.read_text())
-    port = random.randint(20000, 40000)
-    out = a_cluster.run(
-        f"sbatch --parsable -p standard -t 10 -J web-app -o /home/rvtest/web-app-%j.log "
-        f"--wrap 'exec python3 {path} {port}'"
-    )
-    job_id = out.strip().split(";")[0]
-    wait_running(job_id)
-    deadline = time.monotonic() + 30
-    while "listening" not in a_cluster.run(f"cat /home/rvtest/web-app-{job_id}.log || true"):
-        assert time.monotonic() < deadline, "the web app did not start"
-        time.sleep(0.3)
-    return job_id, port
-
-
-def foreign_job() -> str:
-    """A running job of another user (root), cancelled by the caller."""
-    out = as_admin("sbatch", "--parsable", "-p", "standard", "-t", "5", "-J", "not-yours",
-                   "-A", "root", "--wrap", "sleep 300")  # fmt: skip
-    job_id = out.strip().split(";")[0]
-    wait_running(job_id)
-    return job_id
 
 
 # -- REST API ----------------------------------------------------------------------------

@@ -1,0 +1,65 @@
+"""%rv_forward in a real IPython shell against a web app running in a job."""
+
+from __future__ import annotations
+
+import gc
+import json
+import time
+import urllib.request
+
+import pytest
+from IPython.core.error import UsageError
+
+from rv_jupyter.forwards import Forward
+from tests.cluster.conftest import as_admin, foreign_job
+
+pytestmark = pytest.mark.usefixtures("no_jobs_left")
+
+
+def test_auto_finds_the_jobs_ports_and_links_them(a_shell, a_web_job) -> None:  # type: ignore[no-untyped-def]
+    job_id, port = a_web_job
+    links = a_shell.run_line_magic("rv_forward", f"{job_id} --auto")
+    assert [p.port for p in links.ports] == [port]
+    assert links.ports[0].process.startswith("python")
+    assert links.urls == [f"/rv/proxy/{job_id}/{port}/"]
+    assert f"href='/rv/proxy/{job_id}/{port}/'" in links._repr_html_()
+    explicit = a_shell.run_line_magic("rv_forward", f"{job_id} {port}")
+    assert explicit.urls == links.urls
+
+
+def test_local_forward_lives_as_long_as_its_object(a_shell, a_web_job) -> None:  # type: ignore[no-untyped-def]
+    job_id, port = a_web_job
+    fwd = a_shell.run_line_magic("rv_forward", f"{job_id} {port} --local")
+    assert isinstance(fwd, Forward)
+    url = f"http://127.0.0.1:{fwd.local_port}/hello"
+    hello = json.loads(urllib.request.urlopen(url, timeout=30).read())
+    assert hello["host"] == as_admin("squeue", "-h", "-j", job_id, "-o", "%N").strip()
+    a_shell.user_ns.pop("_", None)  # IPython's output cache must not keep it alive
+    del fwd
+    gc.collect()
+    deadline = time.monotonic() + 10
+    while True:
+        try:
+            urllib.request.urlopen(url, timeout=5).read()
+        except OSError:
+            break
+        assert time.monotonic() < deadline, "the local forward outlived its object"
+        time.sleep(0.3)
+
+
+def test_bad_requests_fail_with_one_clear_line(a_shell, a_web_job) -> None:  # type: ignore[no-untyped-def]
+    job_id, port = a_web_job
+    theirs = foreign_job()
+    try:
+        for line, says in [
+            (f"{theirs} {port}", "not one of your running jobs"),
+            (f"udc-a100-1 {port}", "is not a job id"),
+            (f"{job_id} 70000", "is not a port number"),
+            (f"{job_id} {port} --auto", "Give a port or --auto"),
+            (f"{job_id}", "Give a port or --auto"),
+            (f"{job_id} --auto --local", "--local needs the job's port"),
+        ]:
+            with pytest.raises(UsageError, match=says):
+                a_shell.run_line_magic("rv_forward", line)
+    finally:
+        as_admin("scancel", theirs)
