@@ -82,6 +82,16 @@ class ScratchKeepalive(_Section):
     enabled: bool = True
 
 
+class Kernels(_Section):
+    """Remote Jupyter kernels (the "Rivanna" kernelspecs)."""
+
+    # The Python on the compute node that has ipykernel (after `defaults.modules` load),
+    # e.g. "~/.conda/envs/torch/bin/python".
+    python: str = "python3"
+    # Warn the notebook this long before the job's walltime ends.
+    warn_before_end_min: int = Field(default=10, ge=0)
+
+
 class RvConfig(BaseModel):
     """The whole file. `path` is where it was read from (not written to the file)."""
 
@@ -93,9 +103,12 @@ class RvConfig(BaseModel):
     notifications: Notifications = Field(default_factory=Notifications)
     shared: Shared = Field(default_factory=Shared)
     scratch_keepalive: ScratchKeepalive = Field(default_factory=ScratchKeepalive)
+    kernels: Kernels = Field(default_factory=Kernels)
 
 
-SECTIONS = ("connection", "defaults", "paths", "notifications", "shared", "scratch_keepalive")
+SECTIONS = (
+    "connection", "defaults", "paths", "notifications", "shared", "scratch_keepalive", "kernels",
+)  # fmt: skip
 
 
 def config_path(explicit: str | os.PathLike[str] | None = None) -> Path:

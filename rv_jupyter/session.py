@@ -203,9 +203,12 @@ class Cluster:
         """Stream a job's rv log as it grows, until the job leaves the queue."""
         path = shlex.quote(await self._log_path(job_id, err))
         ids = shlex.quote(job_id)
+        # tail polls every 0.25 s where inotify is missing (containers, some parallel
+        # filesystems); the last 1.5 s after the job leaves the queue lets it print the end.
         script = (
-            f"tail -n +1 -F -- {path} 2>/dev/null & t=$!; trap 'kill $t 2>/dev/null' EXIT; "
-            f"while squeue -h -j {ids} -o %i 2>/dev/null | grep -q .; do sleep 2; done; sleep 1"
+            f"tail -n +1 -s 0.25 -F -- {path} 2>/dev/null & t=$!; "
+            "trap 'kill $t 2>/dev/null' EXIT; "
+            f"while squeue -h -j {ids} -o %i 2>/dev/null | grep -q .; do sleep 2; done; sleep 1.5"
         )
         await self.connection.stream(f"sh -c {shlex.quote(script)}", on_output)
 

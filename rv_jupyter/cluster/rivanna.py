@@ -169,6 +169,11 @@ class RemotePaths:
         }
 
     @property
+    def kernels(self) -> str:
+        """Remote kernels' files (0700): ports, exit status, the key for a moment."""
+        return f"{self.state}/kernels"
+
+    @property
     def workspaces(self) -> str:
         """Synced local projects."""
         return f"{self.scratch}/rv-workspaces"

@@ -392,6 +392,64 @@ class RvMagics(Magics):
         return PortLinks(args.job, node, ports, server_base_url())
 
     @magic_arguments()
+    @argument("action", choices=["install", "list", "remove"], help="install | list | remove NAME")
+    @argument("name", nargs="?", help="remove: the kernelspec's name (see list)")
+    @argument("--gpu", type=int, default=1, help="number of GPUs (default 1)")
+    @argument("--type", default=None, help="GPU type (a6000, a100_80, ...) or any")
+    @argument("--time", default=None, help="walltime: 90m, 2h, 2:59:00")
+    @argument("--mem", default=None, help="memory per node, e.g. 64G")
+    @argument("--job", default=None, help="attach to this running job instead of allocating")
+    @argument("--replace", action="store_true", help="overwrite a different spec of that name")
+    @argument("--config", help=CONFIG_HELP)
+    @line_magic
+    @user_errors
+    def rv_kernelspec(self, line: str) -> Any:
+        """Kernels that run on Rivanna, for Jupyter's kernel picker.
+
+        `%rv_kernelspec install --gpu 1 --type a100_80 --time 4h` adds
+        "Rivanna: 1x A100 80GB, 4 h": a notebook with it allocates that (pending while
+        Slurm queues it) and runs every cell on the GPU node. `--job 1234` attaches to a
+        job you hold instead (shutdown then leaves the job running). `list`, `remove NAME`.
+        """
+        from pathlib import Path
+
+        import pandas as pd
+        from jupyter_core.paths import jupyter_data_dir
+
+        from rv_jupyter import config as rv_config
+        from rv_jupyter.kernels import spec as specs
+
+        args = parse_argstring(self.rv_kernelspec, line)
+        kernels = Path(jupyter_data_dir()) / "kernels"
+        if args.action == "install":
+            cfg = rv_config.load(args.config)
+            spec = specs.kernel_json(
+                gpus=args.gpu, gpu_type=args.type or cfg.defaults.gpu_type,
+                time=args.time or cfg.defaults.time, mem=args.mem, job_id=args.job,
+                rv_config=str(rv_config.config_path(args.config)),
+            )  # fmt: skip
+            where = specs.install(spec, kernels, replace=args.replace)
+            return LogText(f"installed {spec['display_name']!r} as {where.name} ({where})")
+        if args.action == "remove":
+            names = [n for n, _ in specs.installed(kernels)]
+            if args.name not in names:
+                raise UsageError(
+                    f"No Rivanna kernelspec named {args.name!r}; installed: "
+                    f"{', '.join(names) or 'none'}."
+                )
+            import shutil
+
+            shutil.rmtree(kernels / args.name)
+            return LogText(f"removed {args.name}")
+        rows = [
+            {"name": n, "display_name": s["display_name"],
+             **s["metadata"]["kernel_provisioner"]["config"]}
+            for n, s in specs.installed(kernels)
+        ]  # fmt: skip
+        columns = ["name", "display_name", "gpus", "gpu_type", "time", "job_id"]
+        return pd.DataFrame(rows, columns=columns)
+
+    @magic_arguments()
     @argument("--user", required=True, help="your UVA computing id, e.g. abs6bd")
     @argument("--host", default=None, help="login host or ~/.ssh/config alias")
     @argument("--port", type=int, default=None, help="SSH port (default 22)")

@@ -164,6 +164,17 @@ class Connection:
                 hint="Check with %rv_ps whether it is still running.",
             ) from exc
 
+    async def open_process(self, command: str) -> asyncssh.SSHClientProcess[bytes]:
+        """A long-lived command with binary stdin/stdout (a relay); the caller closes it."""
+        conn = await self._ensure()
+        self.channels_opened += 1
+        try:
+            return await conn.create_process(command, encoding=None)
+        except _DROPPED:
+            await self._reset()
+            conn = await self._ensure()
+            return await conn.create_process(command, encoding=None)
+
     async def forward_to_path(self, path: str, host: str, port: int) -> asyncssh.SSHListener:
         """Listen on the local Unix socket `path`; each connection reaches host:port
         as seen from the login node (a direct-tcpip channel of this connection)."""

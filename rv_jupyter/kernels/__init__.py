@@ -1,0 +1,2 @@
+"""Remote Jupyter kernels in Slurm jobs: the provisioner, its tunnel, the node agent,
+and the kernelspecs that use them."""

@@ -1,0 +1,153 @@
+"""The node side of a remote kernel. Standalone: the cluster's Python runs it with the
+standard library only (rv-jupyter itself is not installed there).
+
+    python3 agent.py launch DIR ID [-- KERNEL ARGV...]
+        Start the kernel from DIR/ID.json (a 0600 connection file holding the key, ports 0,
+        ip 127.0.0.1). ipykernel binds free ports on the node's loopback and writes them
+        back; the agent copies the ports (not the key) to DIR/ID.ports, deletes ID.json,
+        and waits for the kernel, recording its exit status in DIR/ID.exit. It runs as
+        the main process of a job step, so the kernel lives exactly as long as the step.
+
+    python3 agent.py relay PORT...
+        Carry TCP connections to the kernel's loopback PORTs over stdin/stdout (one SSH
+        channel through the login node and srun), framed as
+        [kind:1][conn:4][length:4][data]: kind O opens conn to the port in data, D carries
+        data, C closes. Only the PORTs named on its command line can be reached.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import os
+import signal
+import struct
+import subprocess
+import sys
+import time
+
+HEAD = struct.Struct("!cII")
+PORT_KEYS = ("shell_port", "iopub_port", "stdin_port", "control_port", "hb_port")
+
+
+def launch(directory: str, kernel_id: str, argv: list[str]) -> int:
+    conn_file = os.path.join(directory, kernel_id + ".json")
+    ports_file = os.path.join(directory, kernel_id + ".ports")
+    exit_file = os.path.join(directory, kernel_id + ".exit")
+    cmd = argv or [sys.executable, "-m", "ipykernel_launcher"]
+    kernel = subprocess.Popen([*cmd, "-f", conn_file], stdin=subprocess.DEVNULL)
+    for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+        signal.signal(sig, lambda s, _f: kernel.send_signal(s))
+    deadline = time.monotonic() + 120
+    ports = None
+    while ports is None and kernel.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.05)
+        try:
+            with open(conn_file) as f:
+                info = json.load(f)
+        except (OSError, ValueError):
+            continue  # not written yet, or half-written
+        if all(info.get(k) for k in PORT_KEYS):
+            ports = {k: info[k] for k in PORT_KEYS}
+    with contextlib.suppress(OSError):
+        os.unlink(conn_file)  # the key's only copy on the cluster
+    if ports is None:
+        kernel.kill()
+        status = kernel.wait()
+        _write(exit_file, {"status": status, "reason": "the kernel did not start"})
+        return 1
+    _write(
+        ports_file,
+        {"ports": ports, "pid": kernel.pid, "host": os.uname().nodename,
+         "step": os.environ.get("SLURM_STEP_ID"), "job": os.environ.get("SLURM_JOB_ID")},
+    )  # fmt: skip
+    status = kernel.wait()
+    _write(exit_file, {"status": status})
+    return 0
+
+
+def _write(path: str, data: dict) -> None:
+    tmp = path + ".tmp"
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as f:
+        json.dump(data, f)
+    os.replace(tmp, path)
+
+
+async def relay(allowed: set[int]) -> None:
+    loop = asyncio.get_running_loop()
+    reader = asyncio.StreamReader(limit=1 << 22)
+    await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(reader), sys.stdin.buffer)
+    transport, protocol = await loop.connect_write_pipe(
+        asyncio.streams.FlowControlMixin, sys.stdout.buffer
+    )
+    out = asyncio.StreamWriter(transport, protocol, None, loop)
+    writers: dict[int, asyncio.StreamWriter] = {}
+    pumps: set[asyncio.Future[None]] = set()  # referenced, so none is collected mid-flight
+
+    def send(kind: bytes, conn: int, data: bytes = b"") -> None:
+        out.write(HEAD.pack(kind, conn, len(data)) + data)
+
+    async def pump(conn: int, kernel_side: asyncio.StreamReader) -> None:
+        try:
+            while data := await kernel_side.read(1 << 16):
+                send(b"D", conn, data)
+                await out.drain()
+        except OSError:
+            pass
+        finally:
+            if writers.pop(conn, None) is not None:
+                send(b"C", conn)
+
+    async def open_conn(conn: int, port: int) -> None:
+        if port not in allowed:
+            send(b"C", conn)
+            return
+        try:
+            r, w = await asyncio.open_connection("127.0.0.1", port)
+        except OSError:
+            send(b"C", conn)
+            return
+        writers[conn] = w
+        pumps.add(asyncio.ensure_future(pump(conn, r)))
+
+    pending: dict[int, asyncio.Future[None]] = {}
+    while True:
+        try:
+            kind, conn, n = HEAD.unpack(await reader.readexactly(HEAD.size))
+            data = await reader.readexactly(n)
+        except asyncio.IncompleteReadError:
+            break  # the laptop side went away; the kernel stays up
+        if kind == b"O":
+            pending[conn] = asyncio.ensure_future(open_conn(conn, int(data)))
+        elif kind == b"D":
+            if conn in pending:
+                await pending.pop(conn)
+            w = writers.get(conn)
+            if w is not None:
+                w.write(data)
+                await w.drain()
+        elif kind == b"C":
+            if conn in pending:
+                await pending.pop(conn)
+            w = writers.pop(conn, None)
+            if w is not None:
+                w.close()
+    for w in writers.values():
+        w.close()
+
+
+def main(argv: list[str]) -> int:
+    if argv[:1] == ["launch"] and len(argv) >= 3:
+        rest = argv[3:]
+        return launch(argv[1], argv[2], rest[1:] if rest[:1] == ["--"] else rest)
+    if argv[:1] == ["relay"]:
+        asyncio.run(relay({int(p) for p in argv[1:]}))
+        return 0
+    sys.stderr.write(__doc__ or "")
+    return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

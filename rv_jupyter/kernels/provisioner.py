@@ -1,0 +1,311 @@
+"""A jupyter_client kernel provisioner that runs the kernel inside a Slurm job.
+
+Jupyter on the laptop sees an ordinary kernel on 127.0.0.1; the ports lead, through the
+tunnel (tunnel.py) over the one SSH connection, to an ipykernel on the job's node that
+listens on that node's loopback only. The kernel's HMAC key is made here by
+jupyter_client and reaches the node only inside a 0600 file in a 0700 directory, which
+the agent deletes as soon as the kernel has read it: never a command line, a batch
+script or a log.
+
+Kernelspec metadata (kernel_provisioner.config) says what to run in: either a request
+for the fan-out allocator (gpus, gpu_type, time, mem) or `job_id` of a running job of
+yours to attach to. A kernel that allocated its job cancels it on shutdown; an attached
+one leaves the job running.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+import shlex
+import signal
+import time
+from importlib import resources
+from typing import TYPE_CHECKING, Any
+
+from jupyter_client.provisioning.provisioner_base import KernelProvisionerBase
+from traitlets import Integer, Unicode
+
+from rv_jupyter import background
+from rv_jupyter.errors import RvError, SlurmError
+
+if TYPE_CHECKING:
+    from rv_jupyter.kernels.tunnel import Tunnel
+    from rv_jupyter.session import Cluster
+
+CHANNELS = ("shell_port", "iopub_port", "stdin_port", "control_port", "hb_port")
+KERNEL_START_S = 300  # imports from a cold parallel filesystem can take minutes
+SLURM_CHECK_S = 60  # how often a running kernel's job is looked up (squeue is an RPC)
+
+
+def agent_source() -> str:
+    return resources.files("rv_jupyter.kernels").joinpath("agent.py").read_text()
+
+
+class RvProvisioner(KernelProvisionerBase):
+    """Starts the kernel in a Slurm job (allocated, or one you hold) on Rivanna."""
+
+    gpus = Integer(1, config=True, help="GPUs to allocate")
+    gpu_type = Unicode("", config=True, help="GPU type or 'any' (default: the rv config's)")
+    time = Unicode("", config=True, help="walltime, e.g. 4h (default: the rv config's)")
+    mem = Unicode("", config=True, help="memory per node, e.g. 64G")
+    job_id = Unicode("", config=True, help="attach to this running job instead of allocating")
+    rv_config = Unicode("", config=True, help="rv config file (default: $RV_CONFIG or ~/.rv)")
+    name = Unicode("rv-kernel", config=True, help="job name when allocating")
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.job: str | None = None
+        self.node: str | None = None
+        self.allocated = False
+        self.step: str | None = None
+        self.remote_ports: dict[str, int] = {}
+        self.launches = 0
+        self.tunnel: Tunnel | None = None
+        self.ended: str | None = None  # why the kernel is gone, once it is
+        self.status = "not started"
+        self._remote_id: str | None = None
+        self._checked = 0.0
+        self._asked_slurm = time.monotonic()
+
+    # -- what jupyter_client calls ------------------------------------------------------
+
+    @property
+    def has_process(self) -> bool:
+        return self._remote_id is not None and self.ended is None
+
+    async def pre_launch(self, **kwargs: Any) -> dict[str, Any]:
+        kwargs = await super().pre_launch(**kwargs)
+        km: Any = self.parent
+        if self.tunnel is None:
+            from rv_jupyter.kernels.tunnel import Tunnel
+
+            self.tunnel = Tunnel(self._cluster().connection)
+            wanted = {c: int(getattr(km, c) or 0) for c in CHANNELS}
+            bound = await background.on_loop(self.tunnel.alisten(wanted))
+            km.transport, km.ip = "tcp", "127.0.0.1"
+            for channel, port in bound.items():
+                setattr(km, channel, port)
+        km.write_connection_file()
+        kwargs["cmd"] = list(self.kernel_spec.argv)
+        return kwargs
+
+    async def launch_kernel(self, cmd: list[str], **kwargs: Any) -> Any:
+        km: Any = self.parent
+        key = km.session.key.decode() if isinstance(km.session.key, bytes) else km.session.key
+        await background.on_loop(self._alaunch(key, km.session.signature_scheme))
+        return km.get_connection_info()
+
+    async def poll(self) -> int | None:
+        # Jupyter polls every few seconds: look at the kernel's exit file then (a file
+        # read on the login node), and ask Slurm about the job only now and then.
+        now = time.monotonic()
+        if self.ended is None and self._remote_id is not None and now - self._checked >= 2:
+            self._checked = now
+            ask_slurm = now - self._asked_slurm >= SLURM_CHECK_S
+            if ask_slurm:
+                self._asked_slurm = now
+            try:
+                await background.on_loop(self._acheck(ask_slurm))
+            except RvError as err:  # unreachable for now is not dead
+                self.log.debug("rv-jupyter: kernel check failed: %s", err)
+        return None if self.ended is None else 1
+
+    async def wait(self) -> int | None:
+        while await self.poll() is None and self._remote_id is not None:
+            await asyncio.sleep(0.5)
+        return 0 if self.ended is None else 1
+
+    async def send_signal(self, signum: int) -> None:
+        if signum == 0:
+            return
+        await background.on_loop(self._asignal(signal.Signals(signum).name.removeprefix("SIG")))
+
+    async def kill(self, restart: bool = False) -> None:
+        await background.on_loop(self._asignal("KILL"))
+
+    async def terminate(self, restart: bool = False) -> None:
+        await background.on_loop(self._asignal("TERM"))
+
+    async def cleanup(self, restart: bool = False) -> None:
+        await background.on_loop(self._acleanup(restart))
+
+    async def get_provisioner_info(self) -> dict[str, Any]:
+        info: dict[str, Any] = await super().get_provisioner_info()
+        info["rv"] = {
+            "job": self.job, "node": self.node, "allocated": self.allocated, "step": self.step,
+            "remote_ports": self.remote_ports, "remote_id": self._remote_id,
+        }  # fmt: skip
+        return info
+
+    async def load_provisioner_info(self, provisioner_info: dict[str, Any]) -> None:
+        await super().load_provisioner_info(provisioner_info)
+        rv = provisioner_info.get("rv") or {}
+        self.job, self.node = rv.get("job"), rv.get("node")
+        self.allocated, self.step = bool(rv.get("allocated")), rv.get("step")
+        self.remote_ports = dict(rv.get("remote_ports") or {})
+        self._remote_id = rv.get("remote_id")
+
+    def get_shutdown_wait_time(self, recommended: float = 5.0) -> float:
+        return max(recommended, 10.0)  # a round trip or two through SSH and srun
+
+    def get_stable_start_time(self, recommended: float = 10.0) -> float:
+        return max(recommended, 30.0)
+
+    # -- the work, on the background loop --------------------------------------------------
+
+    def _cluster(self) -> Cluster:
+        from rv_jupyter.session import Cluster
+
+        return Cluster.from_config(self.rv_config or None)
+
+    async def _alaunch(self, key: str, scheme: str) -> None:
+        cluster = self._cluster()
+        if self.job is None:
+            await self._ajob(cluster)
+        assert self.job and self.node and self.tunnel
+        from rv_jupyter.cluster import RemotePaths
+
+        paths = RemotePaths(await cluster.auser())
+        agent = await self._aagent(cluster, paths)
+        self.launches += 1
+        self._remote_id = f"{self.kernel_id}-{self.launches}"
+        kdir = paths.kernels
+        conn = {"key": key, "signature_scheme": scheme, "transport": "tcp",
+                "ip": "127.0.0.1", **{c: 0 for c in CHANNELS}}  # fmt: skip
+        python = cluster.config.kernels.python
+        step = self._srun(cluster, python)
+        kernel_argv = f"{python} -m ipykernel_launcher"
+        launch = (
+            f"{step} {agent} launch {shlex.quote(kdir)} {shlex.quote(self._remote_id)} "
+            f"-- {kernel_argv}"
+        )
+        file = shlex.quote(f"{kdir}/{self._remote_id}")
+        # The connection file arrives on stdin (never on a command line); the step is
+        # detached from this SSH channel so the kernel outlives a dropped connection.
+        await cluster.arun(
+            f"umask 077; mkdir -p {shlex.quote(kdir)} && cat > {file}.json && "
+            f"{{ setsid nohup {launch} > {file}.log 2>&1 < /dev/null & }}",
+            stdin=json.dumps(conn),
+        )
+        self.status = "starting the kernel on " + self.node
+        deadline = time.monotonic() + KERNEL_START_S
+        while True:
+            out = await cluster.arun(
+                f"cat {file}.ports 2>/dev/null || {{ cat {file}.exit 2>/dev/null && "
+                f"{{ echo; echo ---; tail -n 20 {file}.log; }}; }}; true"
+            )
+            if out.startswith("{") and '"ports"' in out.splitlines()[0]:
+                info = json.loads(out.splitlines()[0])
+                break
+            if "---" in out:
+                self.ended = "the kernel did not start"
+                raise SlurmError(
+                    f"The kernel on {self.node} (job {self.job}) did not start.\n"
+                    + out.split("---", 1)[1].strip()[-2000:],
+                    hint="Does `kernels.python` in your rv config have ipykernel? "
+                    "(`python -m pip install ipykernel` in that environment)",
+                )
+            if time.monotonic() > deadline:
+                raise SlurmError(f"The kernel on {self.node} did not start in {KERNEL_START_S} s.")
+            await asyncio.sleep(0.25)
+        self.remote_ports = {c: int(p) for c, p in info["ports"].items()}
+        self.step = info.get("step")
+        self.ended = None
+        relay = f"{step} -u {agent} relay " + " ".join(str(self.remote_ports[c]) for c in CHANNELS)
+        self.tunnel.target(relay, self.remote_ports)
+        self.status = f"running on {self.node} in job {self.job}"
+
+    def _srun(self, cluster: Cluster, python: str) -> str:
+        assert self.job and self.node
+        srun = (
+            f"srun --jobid={shlex.quote(self.job)} --overlap --nodes=1 --ntasks=1 "
+            f"-w {shlex.quote(self.node)} --unbuffered"
+        )
+        return f"{srun} {python}"
+
+    async def _ajob(self, cluster: Cluster) -> None:
+        if self.job_id:
+            self.node = await cluster.forwards.anode(self.job_id, fresh=True)
+            self.job, self.allocated = self.job_id, False
+            return
+        from rv_jupyter.allocator.fanout import Allocator
+        from rv_jupyter.allocator.request import Request
+        from rv_jupyter.slurm import expand_hostlist
+
+        d = cluster.config.defaults
+        req = Request.build(
+            gpus=self.gpus, gpu_type=self.gpu_type or d.gpu_type, time=self.time or d.time,
+            mem=self.mem or None, account=d.account, name=self.name,
+        )  # fmt: skip
+        self.status = "waiting for a GPU"
+        alloc = await Allocator(cluster).allocate(req, on_event=self._on_event)
+        self.job, self.allocated = alloc.job_id, True
+        self.node = expand_hostlist(alloc.node_list)[0]
+
+    def _on_event(self, event: Any) -> None:
+        where = event.strategy.shape.gpu.partition
+        why = f" ({event.reason})" if event.reason else ""
+        self.status = f"waiting for a GPU: {where} job {event.job_id} {event.state}{why}"
+        self.log.info("rv-jupyter kernel %s: %s", self.kernel_id, self.status)
+
+    async def _aagent(self, cluster: Cluster, paths: Any) -> str:
+        source = agent_source()
+        digest = hashlib.sha256(source.encode()).hexdigest()[:12]
+        path = f"{paths.state}/agent-{digest}.py"
+        q = shlex.quote(path)
+        await cluster.arun(
+            f"umask 077; mkdir -p {shlex.quote(paths.state)} && "
+            f"{{ test -s {q} || {{ cat > {q}.tmp && mv {q}.tmp {q}; }}; }}",
+            stdin=source,
+        )
+        return q
+
+    async def _acheck(self, ask_slurm: bool = True) -> None:
+        if self._remote_id is None or self.ended is not None:
+            return
+        from rv_jupyter.cluster import RemotePaths
+
+        cluster = self._cluster()
+        paths = RemotePaths(await cluster.auser())
+        file = shlex.quote(f"{paths.kernels}/{self._remote_id}")
+        squeue = f"squeue -h -j {shlex.quote(self.job or '0')} -o %T 2>/dev/null"
+        out = await cluster.arun(
+            f"cat {file}.exit 2>/dev/null; echo; " + (squeue if ask_slurm else "echo RUNNING")
+            + "; true"
+        )  # fmt: skip
+        lines = [ln for ln in out.splitlines() if ln.strip()]
+        if lines and lines[0].startswith("{"):
+            self.ended = "the kernel exited"
+        elif not any(ln.strip() in ("RUNNING", "COMPLETING") for ln in lines):
+            self.ended = f"job {self.job} is no longer running"
+
+    async def _asignal(self, name: str) -> None:
+        if not self.job or self.step is None:
+            return
+        cluster = self._cluster()
+        target = shlex.quote(f"{self.job}.{self.step}")
+        try:
+            await cluster.arun(f"scancel --quiet --signal={name} {target}; true", timeout=30)
+        except RvError as err:
+            self.log.warning("rv-jupyter: could not signal the kernel: %s", err)
+        if name in ("KILL", "TERM"):
+            self.ended = f"stopped ({name})"
+
+    async def _acleanup(self, restart: bool) -> None:
+        cluster = self._cluster()
+        from rv_jupyter.cluster import RemotePaths
+
+        if self._remote_id:
+            paths = RemotePaths(await cluster.auser())
+            file = shlex.quote(f"{paths.kernels}/{self._remote_id}")
+            await cluster.arun(f"rm -f {file}.json {file}.ports {file}.exit {file}.log; true")
+        if restart:
+            return
+        if self.tunnel is not None:
+            await self.tunnel.aclose()
+            self.tunnel = None
+        if self.allocated and self.job:
+            await cluster.arun(f"scancel {shlex.quote(self.job)}; true")
+        self._remote_id = None

@@ -1,0 +1,137 @@
+"""The laptop side of a remote kernel's traffic: local ports that lead to the kernel.
+
+The kernel listens on its node's loopback only, which the login node cannot reach. So the
+kernel's five ZMQ channels are carried, multiplexed, over one SSH channel running the
+agent's relay (`srun --jobid J --overlap ... agent.py relay PORTS`) inside the job. Local
+listeners on 127.0.0.1 (the ports in the connection file Jupyter reads, exactly as for a
+local kernel) feed it. If the relay's channel drops (network, laptop asleep), open
+connections close, ZMQ reconnects by itself, and the next connection starts a new relay:
+the kernel on the node never notices.
+
+Runs on the background loop, like the SSH connection it uses.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import functools
+import itertools
+import logging
+import struct
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from rv_jupyter.remote.connection import Connection
+
+HEAD = struct.Struct("!cII")  # agent.py's frame header: kind, connection id, length
+log = logging.getLogger(__name__)
+
+
+class Tunnel:
+    """Local listeners for a kernel's channels, relayed to its ports on the node."""
+
+    def __init__(self, connection: Connection) -> None:
+        self.connection = connection
+        self.local: dict[str, int] = {}
+        self.remote: dict[str, int] = {}
+        self.relay_command: str | None = None
+        self.relays_started = 0
+        self._servers: list[asyncio.Server] = []
+        self._proc: Any = None
+        self._reader_task: asyncio.Task[None] | None = None
+        self._writers: dict[int, asyncio.StreamWriter] = {}
+        self._ids = itertools.count(1)
+        self._lock = asyncio.Lock()
+
+    async def alisten(self, channels: dict[str, int]) -> dict[str, int]:
+        """Listen on 127.0.0.1 for each channel (port 0: any free one); the bound ports."""
+        for name, port in channels.items():
+            server = await asyncio.start_server(
+                functools.partial(self._accept, name), "127.0.0.1", port
+            )
+            self._servers.append(server)
+            self.local[name] = server.sockets[0].getsockname()[1]
+        return dict(self.local)
+
+    def target(self, relay_command: str, remote: dict[str, int]) -> None:
+        """Where connections go from now on (a new kernel after a restart, say)."""
+        self.relay_command, self.remote = relay_command, dict(remote)
+        self._drop_relay()
+
+    async def aclose(self) -> None:
+        """Stop listening and end the relay (the kernel itself is not touched)."""
+        for server in self._servers:
+            server.close()
+        self._servers.clear()
+        self._drop_relay()
+
+    # -- internals ----------------------------------------------------------------------
+
+    async def _accept(
+        self, name: str, reader: asyncio.StreamReader, w: asyncio.StreamWriter
+    ) -> None:
+        port = self.remote.get(name)
+        if port is None or self.relay_command is None:
+            w.close()  # no kernel yet: ZMQ will retry
+            return
+        try:
+            proc = await self._relay()
+        except Exception as exc:  # the relay could not start: the client retries later
+            log.warning("rv-jupyter: kernel relay did not start: %s", exc)
+            w.close()
+            return
+        conn = next(self._ids)
+        self._writers[conn] = w
+        proc.stdin.write(HEAD.pack(b"O", conn, len(str(port))) + str(port).encode())
+        try:
+            while data := await reader.read(1 << 16):
+                proc.stdin.write(HEAD.pack(b"D", conn, len(data)) + data)
+                await proc.stdin.drain()
+        except (OSError, Exception):
+            pass
+        finally:
+            if self._writers.pop(conn, None) is not None and self._proc is proc:
+                with contextlib.suppress(Exception):
+                    proc.stdin.write(HEAD.pack(b"C", conn, 0))
+            w.close()
+
+    async def _relay(self) -> Any:
+        async with self._lock:
+            if self._proc is not None and not self._proc.is_closing():
+                return self._proc
+            assert self.relay_command is not None
+            proc = await self.connection.open_process(self.relay_command)
+            self.relays_started += 1
+            self._proc = proc
+            self._reader_task = asyncio.ensure_future(self._demux(proc))
+            return proc
+
+    async def _demux(self, proc: Any) -> None:
+        try:
+            while True:
+                kind, conn, n = HEAD.unpack(await proc.stdout.readexactly(HEAD.size))
+                data = await proc.stdout.readexactly(n) if n else b""
+                w = self._writers.get(conn)
+                if w is None:
+                    continue
+                if kind == b"D":
+                    w.write(data)
+                    await w.drain()
+                elif kind == b"C":
+                    self._writers.pop(conn, None)
+                    w.close()
+        except (asyncio.IncompleteReadError, OSError, Exception):
+            pass
+        finally:
+            if self._proc is proc:
+                self._drop_relay()
+
+    def _drop_relay(self) -> None:
+        proc, self._proc = self._proc, None
+        if proc is not None:
+            with contextlib.suppress(Exception):
+                proc.close()
+        for w in self._writers.values():
+            w.close()
+        self._writers.clear()

@@ -1,0 +1,151 @@
+"""Remote kernels: jupyter_client starts a kernel through the rv-slurm provisioner; it runs
+on the compute node inside a Slurm job of the mini-Rivanna, reached over real SSH."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from jupyter_client.kernelspec import KernelSpecManager
+from jupyter_client.manager import KernelManager
+
+from rv_jupyter.kernels.spec import install, kernel_json
+from tests.cluster.conftest import as_admin
+
+pytestmark = pytest.mark.usefixtures("no_jobs_left")
+
+
+@pytest.fixture
+def kernels_dir(tmp_path: Path, a_config_path: Path) -> Iterator[Path]:
+    """A Jupyter data dir of its own holding the kernelspecs a test installs."""
+    data = tmp_path / "jupyter-data"
+    (data / "kernels").mkdir(parents=True)
+    yield data / "kernels"
+
+
+def start(kernels: Path, spec: dict[str, Any]) -> tuple[KernelManager, Any]:
+    name = install(spec, kernels).name
+    ksm = KernelSpecManager(kernel_dirs=[str(kernels)])
+    km = KernelManager(kernel_name=name, kernel_spec_manager=ksm)
+    km.start_kernel()
+    kc = km.client()
+    kc.start_channels()
+    kc.wait_for_ready(timeout=120)
+    return km, kc
+
+
+def execute(kc: Any, code: str, timeout: float = 60) -> tuple[str, dict[str, Any]]:
+    """Run code; its stdout and the execute_reply content."""
+    msg_id = kc.execute(code)
+    out = []
+    deadline = time.monotonic() + timeout
+    while True:
+        msg = kc.get_iopub_msg(timeout=max(0.1, deadline - time.monotonic()))
+        if msg["parent_header"].get("msg_id") != msg_id:
+            continue
+        if msg["msg_type"] == "stream":
+            out.append(msg["content"]["text"])
+        if msg["msg_type"] == "status" and msg["content"]["execution_state"] == "idle":
+            break
+    reply = kc.get_shell_msg(timeout=timeout)
+    return "".join(out), reply["content"]
+
+
+def jobs_of_rvtest() -> list[str]:
+    return as_admin("squeue", "-h", "-u", "rvtest", "-o", "%i").split()
+
+
+def test_kernel_runs_in_the_job_and_stops_with_it(kernels_dir: Path, a_config_path: Path) -> None:
+    spec = kernel_json(gpus=1, gpu_type="mig", time="20m", rv_config=str(a_config_path))
+    km, kc = start(kernels_dir, spec)
+    try:
+        out, reply = execute(
+            kc,
+            "import os, socket; print(os.environ.get('SLURM_JOB_ID'), socket.gethostname(), "
+            "os.environ.get('CUDA_VISIBLE_DEVICES'))",
+        )
+        assert reply["status"] == "ok", reply
+        job, host, cuda = out.split()
+        assert jobs_of_rvtest() == [job]
+        assert host == "udc-mig-1"
+        assert cuda == "0"
+        assert km.provisioner.node == host
+
+        # The stop button: interrupt_request by message; the kernel and its variables stay.
+        execute(kc, "x = 41")
+        msg_id = kc.execute("import time; time.sleep(600)")
+        time.sleep(2)
+        km.interrupt_kernel()
+        reply = kc.get_shell_msg(timeout=30)
+        assert reply["parent_header"]["msg_id"] == msg_id
+        assert reply["content"]["ename"] == "KeyboardInterrupt"
+        out, _ = execute(kc, "print(x + 1)")
+        assert out.strip() == "42"
+
+        # Restart: a new kernel in the same job.
+        km.restart_kernel(now=False)
+        kc.wait_for_ready(timeout=120)
+        out, _ = execute(kc, "import os; print('x' in globals(), os.environ['SLURM_JOB_ID'])")
+        assert out.split() == ["False", job]
+    finally:
+        kc.stop_channels()
+        km.shutdown_kernel(now=False)
+    deadline = time.monotonic() + 30
+    while jobs_of_rvtest():
+        assert time.monotonic() < deadline, "shutdown left the job in the queue"
+        time.sleep(0.5)
+
+
+def test_attached_kernel_leaves_the_job_running(kernels_dir: Path, a_cluster) -> None:  # type: ignore[no-untyped-def]
+    job = a_cluster.run(
+        "sbatch --parsable -p gpu-mig --gres=gpu:1g.10gb:1 -t 10 --wrap 'sleep 600'"
+    )
+    job = job.strip().split(";")[0]
+    deadline = time.monotonic() + 30
+    while as_admin("squeue", "-h", "-j", job, "-o", "%T").strip() != "RUNNING":
+        assert time.monotonic() < deadline
+        time.sleep(0.3)
+    spec = kernel_json(job_id=job, rv_config=os.environ["RV_CONFIG"])
+    km, kc = start(kernels_dir, spec)
+    try:
+        out, _ = execute(kc, "import os; print(os.environ['SLURM_JOB_ID'])")
+        assert out.strip() == job
+    finally:
+        kc.stop_channels()
+        km.shutdown_kernel(now=False)
+    assert as_admin("squeue", "-h", "-j", job, "-o", "%T").strip() == "RUNNING"
+
+
+def test_the_key_is_in_no_command_line_script_or_log(
+    kernels_dir: Path, a_config_path: Path
+) -> None:
+    spec = kernel_json(gpus=1, gpu_type="mig", time="20m", rv_config=str(a_config_path))
+    km, kc = start(kernels_dir, spec)
+    key = km.session.key.decode()
+    try:
+        execute(kc, "y = 1")
+        cmdlines = []
+        for proc in Path("/proc").iterdir():
+            if proc.name.isdigit():
+                try:
+                    cmdlines.append((proc / "cmdline").read_bytes().replace(b"\0", b" ").decode())
+                    cmdlines.append((proc / "environ").read_bytes().replace(b"\0", b" ").decode())
+                except OSError:
+                    pass
+        assert not [c for c in cmdlines if key in c]
+        job = km.provisioner.job
+        scripts = as_admin("scontrol", "write", "batch_script", job, "-")
+        assert key not in scripts
+        leftovers = subprocess.run(
+            ["grep", "-rl", key, "/scratch/rvtest", "/home/rvtest", "/var/lib/rv-mini/logs"],
+            capture_output=True, text=True,
+        ).stdout  # fmt: skip
+        assert leftovers == ""
+    finally:
+        kc.stop_channels()
+        km.shutdown_kernel(now=False)
