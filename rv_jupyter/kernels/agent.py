@@ -1,12 +1,14 @@
 """The node side of a remote kernel. Standalone: the cluster's Python runs it with the
 standard library only (rv-jupyter itself is not installed there).
 
-    python3 agent.py launch DIR ID [-- KERNEL ARGV...]
+    python3 agent.py launch DIR ID [--warn SECONDS] [-- KERNEL ARGV...]
         Start the kernel from DIR/ID.json (a 0600 connection file holding the key, ports 0,
         ip 127.0.0.1). ipykernel binds free ports on the node's loopback and writes them
         back; the agent copies the ports (not the key) to DIR/ID.ports, deletes ID.json,
         and waits for the kernel, recording its exit status in DIR/ID.exit. It runs as
         the main process of a job step, so the kernel lives exactly as long as the step.
+        With --warn, the kernel warns in a cell's output SECONDS before the job's walltime
+        ends (and again a minute before).
 
     python3 agent.py relay PORT...
         Carry TCP connections to the kernel's loopback PORTs over stdin/stdout (one SSH
@@ -31,12 +33,53 @@ HEAD = struct.Struct("!cII")
 PORT_KEYS = ("shell_port", "iopub_port", "stdin_port", "control_port", "hb_port")
 
 
-def launch(directory: str, kernel_id: str, argv: list[str]) -> int:
+# Runs inside the kernel at its start (IPKernelApp.exec_files): before each cell, warn if
+# the job's walltime is near. The end time comes from Slurm once, on the node.
+WALLTIME_WARNING = """
+def _rv_walltime_warning(warn_s):
+    import datetime, os, subprocess, sys, time
+    job = os.environ.get("SLURM_JOB_ID", "")
+    out = subprocess.run(["squeue", "-h", "-j", job, "-o", "%e"],
+                         capture_output=True, text=True).stdout.strip()
+    try:
+        end = datetime.datetime.fromisoformat(out).timestamp()
+    except ValueError:
+        return  # no limit, or not readable: nothing to warn about
+    warned = set()
+
+    def check(*_args):
+        left = end - time.time()
+        marks = sorted({warn_s, 60})
+        for mark in marks:
+            if left > mark:
+                continue
+            if mark in warned:
+                break
+            warned.update(m for m in marks if m >= mark)
+            print(f"rv: job {job} reaches its walltime in {max(0, int(left)) // 60} min "
+                      f"{max(0, int(left)) % 60} s; the kernel stops then. Save your work "
+                      "(or use a longer --time / checkpoint segments).", file=sys.stderr)
+            break
+
+    get_ipython().events.register("pre_run_cell", check)
+
+_rv_walltime_warning(RV_WARN_S)
+del _rv_walltime_warning
+"""
+
+
+def launch(directory: str, kernel_id: str, argv: list[str], warn_s: int = 0) -> int:
     conn_file = os.path.join(directory, kernel_id + ".json")
     ports_file = os.path.join(directory, kernel_id + ".ports")
     exit_file = os.path.join(directory, kernel_id + ".exit")
     cmd = argv or [sys.executable, "-m", "ipykernel_launcher"]
-    kernel = subprocess.Popen([*cmd, "-f", conn_file], stdin=subprocess.DEVNULL)
+    extra = []
+    if warn_s > 0:
+        startup = os.path.join(directory, kernel_id + ".startup.py")
+        with open(startup, "w") as f:
+            f.write(WALLTIME_WARNING.replace("RV_WARN_S", str(int(warn_s))))
+        extra = [f"--IPKernelApp.exec_files={json.dumps([startup])}"]
+    kernel = subprocess.Popen([*cmd, "-f", conn_file, *extra], stdin=subprocess.DEVNULL)
     for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
         signal.signal(sig, lambda s, _f: kernel.send_signal(s))
     deadline = time.monotonic() + 120
@@ -140,8 +183,10 @@ async def relay(allowed: set[int]) -> None:
 
 def main(argv: list[str]) -> int:
     if argv[:1] == ["launch"] and len(argv) >= 3:
-        rest = argv[3:]
-        return launch(argv[1], argv[2], rest[1:] if rest[:1] == ["--"] else rest)
+        rest, warn_s = argv[3:], 0
+        if rest[:1] == ["--warn"] and len(rest) >= 2:
+            warn_s, rest = int(rest[1]), rest[2:]
+        return launch(argv[1], argv[2], rest[1:] if rest[:1] == ["--"] else rest, warn_s)
     if argv[:1] == ["relay"]:
         asyncio.run(relay({int(p) for p in argv[1:]}))
         return 0

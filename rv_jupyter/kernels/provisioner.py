@@ -16,11 +16,14 @@ one leaves the job running.
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import hashlib
 import json
 import shlex
 import signal
+import threading
 import time
+import weakref
 from importlib import resources
 from typing import TYPE_CHECKING, Any
 
@@ -37,6 +40,16 @@ if TYPE_CHECKING:
 CHANNELS = ("shell_port", "iopub_port", "stdin_port", "control_port", "hb_port")
 KERNEL_START_S = 300  # imports from a cold parallel filesystem can take minutes
 SLURM_CHECK_S = 60  # how often a running kernel's job is looked up (squeue is an RPC)
+
+
+# Every rv kernel of this process, for the REST API and the server's shutdown hook.
+LIVE: weakref.WeakValueDictionary[str, RvProvisioner] = weakref.WeakValueDictionary()
+
+
+def cancel_pending(kernel_id: str) -> bool:
+    """Cancel the start of a kernel still waiting for its job; True if it was waiting."""
+    prov = LIVE.get(kernel_id)
+    return bool(prov and prov.cancel_start())
 
 
 def agent_source() -> str:
@@ -67,6 +80,11 @@ class RvProvisioner(KernelProvisionerBase):
         self.status = "not started"
         self._remote_id: str | None = None
         self._checked = 0.0
+        self._start: concurrent.futures.Future[None] | None = None
+        self.pending = False
+        self._cancelled_by_user = False
+        self._settled = threading.Event()  # set when a start attempt has cleaned up
+        LIVE[self.kernel_id] = self
         self._asked_slurm = time.monotonic()
 
     # -- what jupyter_client calls ------------------------------------------------------
@@ -94,8 +112,53 @@ class RvProvisioner(KernelProvisionerBase):
     async def launch_kernel(self, cmd: list[str], **kwargs: Any) -> Any:
         km: Any = self.parent
         key = km.session.key.decode() if isinstance(km.session.key, bytes) else km.session.key
-        await background.on_loop(self._alaunch(key, km.session.signature_scheme))
+        # No timeout: a queued job is a state, not a failure. cancel_start() ends it.
+        self._settled.clear()
+        self._start = asyncio.run_coroutine_threadsafe(
+            self._settle(self._alaunch(key, km.session.signature_scheme)), background.loop()
+        )
+        start = self._start
+        try:
+            await asyncio.wrap_future(start)
+        except asyncio.CancelledError:
+            # Ours (cancel_start) or the caller's (the server shutting down): either way
+            # the allocator cancels what it submitted as it unwinds. Wait for that, so
+            # "cancelled" means nothing is left queued.
+            start.cancel()
+            await asyncio.get_running_loop().run_in_executor(None, self._settled.wait, 60)
+            self.status = "start cancelled"
+            if not self._cancelled_by_user:
+                raise
+            raise RvError(
+                "The kernel's start was cancelled; no job of it is left queued.",
+                hint="Start the kernel again when you want it.",
+            ) from None
+        finally:
+            self._start, self.pending = None, False
         return km.get_connection_info()
+
+    async def _settle(self, coro: Any) -> None:
+        try:
+            await coro
+        finally:
+            self._settled.set()
+
+    def cancel_start(self) -> bool:
+        """Stop waiting for the job (what it submitted is cancelled); True if it was."""
+        start = self._start
+        if start is None or start.done() or not self.pending:
+            return False
+        self._cancelled_by_user = True
+        start.cancel()
+        return True
+
+    def info(self) -> dict[str, Any]:
+        """What the REST API and the Lab extension show of this kernel."""
+        return {
+            "kernel_id": self.kernel_id, "display_name": self.kernel_spec.display_name,
+            "status": self.status, "pending": self.pending, "job": self.job,
+            "node": self.node, "allocated": self.allocated, "ended": self.ended,
+        }  # fmt: skip
 
     async def poll(self) -> int | None:
         # Jupyter polls every few seconds: look at the kernel's exit file then (a file
@@ -177,9 +240,10 @@ class RvProvisioner(KernelProvisionerBase):
         python = cluster.config.kernels.python
         step = self._srun(cluster, python)
         kernel_argv = f"{python} -m ipykernel_launcher"
+        warn_s = cluster.config.kernels.warn_before_end_min * 60
         launch = (
             f"{step} {agent} launch {shlex.quote(kdir)} {shlex.quote(self._remote_id)} "
-            f"-- {kernel_argv}"
+            f"--warn {int(warn_s)} -- {kernel_argv}"
         )
         file = shlex.quote(f"{kdir}/{self._remote_id}")
         # The connection file arrives on stdin (never on a command line); the step is
@@ -239,8 +303,9 @@ class RvProvisioner(KernelProvisionerBase):
             gpus=self.gpus, gpu_type=self.gpu_type or d.gpu_type, time=self.time or d.time,
             mem=self.mem or None, account=d.account, name=self.name,
         )  # fmt: skip
-        self.status = "waiting for a GPU"
+        self.status, self.pending = "waiting for a GPU", True
         alloc = await Allocator(cluster).allocate(req, on_event=self._on_event)
+        self.pending = False
         self.job, self.allocated = alloc.job_id, True
         self.node = expand_hostlist(alloc.node_list)[0]
 
@@ -300,7 +365,9 @@ class RvProvisioner(KernelProvisionerBase):
         if self._remote_id:
             paths = RemotePaths(await cluster.auser())
             file = shlex.quote(f"{paths.kernels}/{self._remote_id}")
-            await cluster.arun(f"rm -f {file}.json {file}.ports {file}.exit {file}.log; true")
+            await cluster.arun(
+                f"rm -f {file}.json {file}.ports {file}.exit {file}.log {file}.startup.py; true"
+            )
         if restart:
             return
         if self.tunnel is not None:

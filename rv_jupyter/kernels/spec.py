@@ -99,3 +99,40 @@ def installed(kernels_dir: Path) -> list[tuple[str, dict[str, Any]]]:
         ):
             found.append((path.parent.name, spec))
     return found
+
+
+def user_kernels_dir() -> Path:
+    """Where Jupyter looks for this user's kernelspecs (~/.local/share/jupyter/kernels)."""
+    from jupyter_core.paths import jupyter_data_dir
+
+    return Path(jupyter_data_dir()) / "kernels"
+
+
+def install_from_config(
+    config: str | None = None, *, gpus: int = 1, gpu_type: str | None = None,
+    time: str | None = None, mem: str | None = None, job_id: str | None = None,
+    replace: bool = False, kernels_dir: Path | None = None,
+) -> tuple[Path, dict[str, Any]]:  # fmt: skip
+    """Install a Rivanna kernelspec, the config's defaults filling what is not given."""
+    from rv_jupyter import config as rv_config
+
+    cfg = rv_config.load(config)
+    spec = kernel_json(
+        gpus=gpus, gpu_type=gpu_type or cfg.defaults.gpu_type, time=time or cfg.defaults.time,
+        mem=mem, job_id=job_id, rv_config=str(rv_config.config_path(config).resolve()),
+    )  # fmt: skip
+    return install(spec, kernels_dir or user_kernels_dir(), replace=replace), spec
+
+
+def remove(name: str, kernels_dir: Path | None = None) -> None:
+    """Remove one of the Rivanna kernelspecs (never any other kernelspec)."""
+    import shutil
+
+    kernels = kernels_dir or user_kernels_dir()
+    names = [n for n, _ in installed(kernels)]
+    if name not in names:
+        raise RequestError(
+            f"No Rivanna kernelspec named {name!r}.",
+            hint=f"Installed: {', '.join(names) or 'none'}.",
+        )
+    shutil.rmtree(kernels / name)

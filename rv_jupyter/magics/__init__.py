@@ -411,40 +411,24 @@ class RvMagics(Magics):
         Slurm queues it) and runs every cell on the GPU node. `--job 1234` attaches to a
         job you hold instead (shutdown then leaves the job running). `list`, `remove NAME`.
         """
-        from pathlib import Path
-
         import pandas as pd
-        from jupyter_core.paths import jupyter_data_dir
 
-        from rv_jupyter import config as rv_config
         from rv_jupyter.kernels import spec as specs
 
         args = parse_argstring(self.rv_kernelspec, line)
-        kernels = Path(jupyter_data_dir()) / "kernels"
         if args.action == "install":
-            cfg = rv_config.load(args.config)
-            spec = specs.kernel_json(
-                gpus=args.gpu, gpu_type=args.type or cfg.defaults.gpu_type,
-                time=args.time or cfg.defaults.time, mem=args.mem, job_id=args.job,
-                rv_config=str(rv_config.config_path(args.config)),
+            where, spec = specs.install_from_config(
+                args.config, gpus=args.gpu, gpu_type=args.type, time=args.time, mem=args.mem,
+                job_id=args.job, replace=args.replace,
             )  # fmt: skip
-            where = specs.install(spec, kernels, replace=args.replace)
             return LogText(f"installed {spec['display_name']!r} as {where.name} ({where})")
         if args.action == "remove":
-            names = [n for n, _ in specs.installed(kernels)]
-            if args.name not in names:
-                raise UsageError(
-                    f"No Rivanna kernelspec named {args.name!r}; installed: "
-                    f"{', '.join(names) or 'none'}."
-                )
-            import shutil
-
-            shutil.rmtree(kernels / args.name)
+            specs.remove(args.name or "")
             return LogText(f"removed {args.name}")
         rows = [
             {"name": n, "display_name": s["display_name"],
              **s["metadata"]["kernel_provisioner"]["config"]}
-            for n, s in specs.installed(kernels)
+            for n, s in specs.installed(specs.user_kernels_dir())
         ]  # fmt: skip
         columns = ["name", "display_name", "gpus", "gpu_type", "time", "job_id"]
         return pd.DataFrame(rows, columns=columns)

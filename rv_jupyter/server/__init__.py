@@ -25,4 +25,26 @@ def _load_jupyter_server_extension(serverapp: Any) -> None:
         for pattern, handler in (*api.ROUTES, *proxy.ROUTES)
     ]
     web_app.add_handlers(".*$", routes)
+    _cancel_pending_on_shutdown(serverapp.kernel_manager)
     serverapp.log.info("rv-jupyter: REST API at %s/rv/api/, job ports at %s/rv/proxy/", base, base)
+
+
+def _cancel_pending_on_shutdown(kernel_manager: Any) -> None:
+    """Shutting down a kernel still waiting for its Slurm job cancels that wait.
+
+    jupyter_client's shutdown of a pending kernel first awaits its start, which for a
+    queued job could be hours; an rv kernel's start is cancelled instead (and what it
+    submitted with it), then the usual shutdown removes the kernel.
+    """
+    original = kernel_manager.shutdown_kernel
+
+    async def shutdown_kernel(kernel_id: str, *args: Any, **kwargs: Any) -> Any:
+        from rv_jupyter.kernels.provisioner import cancel_pending
+
+        cancel_pending(kernel_id)
+        result = original(kernel_id, *args, **kwargs)
+        if hasattr(result, "__await__"):
+            result = await result
+        return result
+
+    kernel_manager.shutdown_kernel = shutdown_kernel

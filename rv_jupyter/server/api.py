@@ -132,10 +132,32 @@ class ForwardHandler(RvHandler):
         self.finish()
 
 
+class KernelsHandler(RvHandler):
+    @web.authenticated
+    async def get(self) -> None:
+        """Rivanna kernels of this server: pending (and why), running (where), ended."""
+        from rv_jupyter.kernels.provisioner import LIVE
+
+        self.finish(json.dumps([p.info() for p in list(LIVE.values())]))
+
+
+class KernelCancelHandler(RvHandler):
+    @web.authenticated
+    async def post(self, kernel_id: str) -> None:
+        """Stop waiting for a pending kernel's job; nothing it submitted stays queued."""
+        from rv_jupyter.kernels.provisioner import cancel_pending
+
+        if not cancel_pending(kernel_id):
+            raise web.HTTPError(409, f"Kernel {kernel_id} is not waiting for a job.")
+        self.finish({"cancelled": kernel_id})
+
+
 ROUTES: list[tuple[str, type]] = [
     (r"/rv/api/state", StateHandler),
     (r"/rv/api/jobs", JobsHandler),
     (r"/rv/api/jobs/([0-9_]+)/cancel", CancelHandler),
     (r"/rv/api/forwards", ForwardsHandler),
     (r"/rv/api/forwards/([0-9_]+)/([0-9]+)", ForwardHandler),
+    (r"/rv/api/kernels", KernelsHandler),
+    (r"/rv/api/kernels/([0-9a-f-]{1,64})/cancel", KernelCancelHandler),
 ]

@@ -3,6 +3,7 @@ on the compute node inside a Slurm job of the mini-Rivanna, reached over real SS
 
 from __future__ import annotations
 
+import asyncio
 import os
 import subprocess
 import time
@@ -12,10 +13,12 @@ from typing import Any
 
 import pytest
 from jupyter_client.kernelspec import KernelSpecManager
-from jupyter_client.manager import KernelManager
+from jupyter_client.manager import AsyncKernelManager, KernelManager
 
+from rv_jupyter.errors import RvError
 from rv_jupyter.kernels.spec import install, kernel_json
 from tests.cluster.conftest import as_admin
+from tests.cluster.test_allocator import block
 
 pytestmark = pytest.mark.usefixtures("no_jobs_left")
 
@@ -103,7 +106,7 @@ def test_kernel_runs_in_the_job_and_stops_with_it(kernels_dir: Path, a_config_pa
 
 def test_attached_kernel_leaves_the_job_running(kernels_dir: Path, a_cluster) -> None:  # type: ignore[no-untyped-def]
     job = a_cluster.run(
-        "sbatch --parsable -p gpu-mig --gres=gpu:1g.10gb:1 -t 10 --wrap 'sleep 600'"
+        "sbatch --parsable -p gpu-mig --gres=gpu:1g.10gb:1 -t 30 --wrap 'sleep 1800'"
     )
     job = job.strip().split(";")[0]
     deadline = time.monotonic() + 30
@@ -146,6 +149,76 @@ def test_the_key_is_in_no_command_line_script_or_log(
             capture_output=True, text=True,
         ).stdout  # fmt: skip
         assert leftovers == ""
+    finally:
+        kc.stop_channels()
+        km.shutdown_kernel(now=False)
+
+
+def rv_kernel_jobs(state: str = "") -> list[str]:
+    args = ["squeue", "-h", "-u", "rvtest", "-n", "rv-kernel", "-o", "%i"]
+    return as_admin(*args, *(["-t", state] if state else [])).split()
+
+
+async def test_a_pending_start_shows_why_and_cancels_cleanly(  # type: ignore[no-untyped-def]
+    kernels_dir: Path, a_cluster, a_config_path: Path
+) -> None:
+    block(a_cluster, "gpu-a40", "a40", 8)
+    spec = kernel_json(gpus=1, gpu_type="a40", time="20m", rv_config=str(a_config_path))
+    ksm = KernelSpecManager(kernel_dirs=[str(kernels_dir)])
+    km = AsyncKernelManager(kernel_name=install(spec, kernels_dir).name, kernel_spec_manager=ksm)
+    start = asyncio.create_task(km.start_kernel())
+    deadline = time.monotonic() + 60
+    while not (km.provisioner and "pending" in km.provisioner.status):
+        assert not start.done(), start
+        assert time.monotonic() < deadline, "the start never showed the queued job"
+        await asyncio.sleep(0.3)
+    assert rv_kernel_jobs("PD"), "the kernel's job should be queued"
+    info = km.provisioner.info()
+    assert info["pending"] is True and "gpu-a40" in info["status"]
+    await asyncio.sleep(3)
+    assert not start.done(), "a queued job is not a timeout"
+    assert km.provisioner.cancel_start()
+    with pytest.raises(RvError, match="cancelled"):
+        await start
+    assert rv_kernel_jobs() == []
+
+    # Once the GPUs free up, the next start runs.
+    as_admin("scancel", "-u", "rvtest", "-n", "blocker")
+    km2 = AsyncKernelManager(kernel_name=km.kernel_name, kernel_spec_manager=ksm)
+    await km2.start_kernel()
+    kc = km2.client()
+    kc.start_channels()
+    try:
+        await kc.wait_for_ready(timeout=120)
+        assert km2.provisioner.node == "udc-a40-1"
+    finally:
+        kc.stop_channels()
+        await km2.shutdown_kernel(now=False)
+    deadline = time.monotonic() + 30  # squeue shows it completing for a moment
+    while rv_kernel_jobs():
+        assert time.monotonic() < deadline, "shutdown left the job in the queue"
+        await asyncio.sleep(0.5)
+
+
+def test_the_notebook_is_warned_before_the_walltime(kernels_dir: Path, a_config_path: Path) -> None:
+    # 10 minutes with the default warning at 10: the first cell already hears of it.
+    spec = kernel_json(gpus=1, gpu_type="mig", time="10m", rv_config=str(a_config_path))
+    km, kc = start(kernels_dir, spec)
+    try:
+        msg_id = kc.execute("print('hello')")
+        streams: dict[str, str] = {"stdout": "", "stderr": ""}
+        while True:
+            msg = kc.get_iopub_msg(timeout=60)
+            if msg["parent_header"].get("msg_id") != msg_id:
+                continue
+            if msg["msg_type"] == "stream":
+                streams[msg["content"]["name"]] += msg["content"]["text"]
+            if msg["msg_type"] == "status" and msg["content"]["execution_state"] == "idle":
+                break
+        assert streams["stdout"] == "hello\n"
+        assert f"job {km.provisioner.job} reaches its walltime in 9 min" in streams["stderr"]
+        out, _ = execute(kc, "print('again')")
+        assert out == "again\n"  # once per mark, not every cell
     finally:
         kc.stop_channels()
         km.shutdown_kernel(now=False)
