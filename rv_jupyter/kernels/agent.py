@@ -7,8 +7,8 @@ standard library only (rv-jupyter itself is not installed there).
         back; the agent copies the ports (not the key) to DIR/ID.ports, deletes ID.json,
         and waits for the kernel, recording its exit status in DIR/ID.exit. It runs as
         the main process of a job step, so the kernel lives exactly as long as the step.
-        With --warn, the kernel warns in a cell's output SECONDS before the job's walltime
-        ends (and again a minute before).
+        The kernel says so in the notebook when Slurm ends the job; with --warn, it
+        warns in a cell's output SECONDS before the walltime ends (and a minute before).
 
     python3 agent.py relay PORT...
         Carry TCP connections to the kernel's loopback PORTs over stdin/stdout (one SSH
@@ -33,9 +33,29 @@ HEAD = struct.Struct("!cII")
 PORT_KEYS = ("shell_port", "iopub_port", "stdin_port", "control_port", "hb_port")
 
 
-# Runs inside the kernel at its start (IPKernelApp.exec_files): before each cell, warn if
-# the job's walltime is near. The end time comes from Slurm once, on the node.
-WALLTIME_WARNING = """
+# Runs inside the kernel at its start (IPKernelApp.exec_files). Slurm ends a job (scancel,
+# walltime, preemption) with SIGTERM to every process of it: say so in the notebook before
+# going. And before each cell, warn if the job's walltime is near (the end time comes from
+# Slurm once, on the node).
+KERNEL_STARTUP = """
+def _rv_on_sigterm():
+    import os, signal, sys, time
+    job = os.environ.get("SLURM_JOB_ID", "")
+
+    def ending(signum, frame):
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)  # Slurm and the agent both send it
+        print(f"rv: Slurm is ending job {job} (cancelled, walltime reached or preempted); "
+              "this kernel stops now. Its variables are lost; files on disk stay.",
+              file=sys.stderr, flush=True)
+        time.sleep(0.5)  # let the message leave through the IOPub thread
+        os._exit(143)
+
+    signal.signal(signal.SIGTERM, ending)
+
+_rv_on_sigterm()
+del _rv_on_sigterm
+
+
 def _rv_walltime_warning(warn_s):
     import datetime, os, subprocess, sys, time
     job = os.environ.get("SLURM_JOB_ID", "")
@@ -63,7 +83,8 @@ def _rv_walltime_warning(warn_s):
 
     get_ipython().events.register("pre_run_cell", check)
 
-_rv_walltime_warning(RV_WARN_S)
+if RV_WARN_S > 0:
+    _rv_walltime_warning(RV_WARN_S)
 del _rv_walltime_warning
 """
 
@@ -73,12 +94,10 @@ def launch(directory: str, kernel_id: str, argv: list[str], warn_s: int = 0) -> 
     ports_file = os.path.join(directory, kernel_id + ".ports")
     exit_file = os.path.join(directory, kernel_id + ".exit")
     cmd = argv or [sys.executable, "-m", "ipykernel_launcher"]
-    extra = []
-    if warn_s > 0:
-        startup = os.path.join(directory, kernel_id + ".startup.py")
-        with open(startup, "w") as f:
-            f.write(WALLTIME_WARNING.replace("RV_WARN_S", str(int(warn_s))))
-        extra = [f"--IPKernelApp.exec_files={json.dumps([startup])}"]
+    startup = os.path.join(directory, kernel_id + ".startup.py")
+    with open(startup, "w") as f:
+        f.write(KERNEL_STARTUP.replace("RV_WARN_S", str(int(warn_s))))
+    extra = [f"--IPKernelApp.exec_files={json.dumps([startup])}"]
     kernel = subprocess.Popen([*cmd, "-f", conn_file, *extra], stdin=subprocess.DEVNULL)
     for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
         signal.signal(sig, lambda s, _f: kernel.send_signal(s))
@@ -188,6 +207,10 @@ def main(argv: list[str]) -> int:
             warn_s, rest = int(rest[1]), rest[2:]
         return launch(argv[1], argv[2], rest[1:] if rest[:1] == ["--"] else rest, warn_s)
     if argv[:1] == ["relay"]:
+        # When Slurm ends the job, the kernel's last words ("Slurm is ending job ...")
+        # must still get out: the relay outlives SIGTERM until its stdin closes or
+        # Slurm's KillWait ends in SIGKILL.
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
         asyncio.run(relay({int(p) for p in argv[1:]}))
         return 0
     sys.stderr.write(__doc__ or "")

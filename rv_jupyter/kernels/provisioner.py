@@ -17,21 +17,24 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import contextlib
 import hashlib
 import json
+import os
 import shlex
 import signal
 import threading
 import time
 import weakref
 from importlib import resources
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from jupyter_client.provisioning.provisioner_base import KernelProvisionerBase
 from traitlets import Integer, Unicode
 
 from rv_jupyter import background
-from rv_jupyter.errors import RvError, SlurmError
+from rv_jupyter.errors import RvError, SlurmError, UnknownJob
 
 if TYPE_CHECKING:
     from rv_jupyter.kernels.tunnel import Tunnel
@@ -50,6 +53,11 @@ def cancel_pending(kernel_id: str) -> bool:
     """Cancel the start of a kernel still waiting for its job; True if it was waiting."""
     prov = LIVE.get(kernel_id)
     return bool(prov and prov.cancel_start())
+
+
+def local_state_dir() -> Path:
+    """Where this machine remembers its remote kernels (0700), to reattach after a restart."""
+    return Path(os.environ.get("RV_STATE_DIR") or Path.home() / ".rv") / "kernels"
 
 
 def agent_source() -> str:
@@ -135,7 +143,65 @@ class RvProvisioner(KernelProvisionerBase):
             ) from None
         finally:
             self._start, self.pending = None, False
+        self._persist()
         return km.get_connection_info()
+
+    # -- reattaching -----------------------------------------------------------------------
+
+    def _state_file(self) -> Path:
+        return local_state_dir() / f"{self.kernel_id}.json"
+
+    def _persist(self) -> None:
+        """Remember this kernel (its connection, incl. the key, as Jupyter's own
+        connection file does, 0600) so a restarted server can reattach to it."""
+        km: Any = self.parent
+        conn = dict(km.get_connection_info(session=False))
+        if isinstance(conn.get("key"), bytes):
+            conn["key"] = conn["key"].decode()
+        data = {
+            "kernel_id": self.kernel_id, "kernel_name": km.kernel_name,
+            "connection_info": conn, "rv_config": self.rv_config, "launches": self.launches,
+            "rv": {"job": self.job, "node": self.node, "allocated": self.allocated,
+                   "step": self.step, "remote_ports": self.remote_ports,
+                   "remote_id": self._remote_id},
+        }  # fmt: skip
+        path = self._state_file()
+        path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        tmp = path.with_suffix(".tmp")
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as f:
+            json.dump(data, f)
+        tmp.replace(path)
+
+    async def areattach(self, data: dict[str, Any]) -> None:
+        """Take over a kernel another server process started (see kernels/adopt.py)."""
+        await self.load_provisioner_info(
+            {"kernel_id": data["kernel_id"], "connection_info": data["connection_info"],
+             "rv": data["rv"]}
+        )  # fmt: skip
+        self.launches = int(data.get("launches") or 1)
+        await background.on_loop(self._areattach(data["connection_info"]))
+
+    async def _areattach(self, conn: dict[str, Any]) -> None:
+        from rv_jupyter.kernels.tunnel import Tunnel
+
+        cluster = self._cluster()
+        await self._acheck(ask_slurm=True)
+        if self.ended is not None:
+            raise SlurmError(f"Kernel {self.kernel_id}: {self.ended}.")
+        self.tunnel = Tunnel(cluster.connection)
+        await self.tunnel.alisten({c: int(conn[c]) for c in CHANNELS})
+        agent = await self._aagent(cluster, await self._paths(cluster))
+        step = self._srun(cluster, cluster.config.kernels.python)
+        relay = f"{step} -u {agent} relay " + " ".join(str(self.remote_ports[c]) for c in CHANNELS)
+        self.tunnel.target(relay, self.remote_ports)
+        self.status = f"running on {self.node} in job {self.job} (reattached)"
+
+    async def adetach(self) -> None:
+        """Let go of the kernel without stopping it (the server is stopping)."""
+        if self.tunnel is not None:
+            await background.on_loop(self.tunnel.aclose())
+            self.tunnel = None
 
     async def _settle(self, coro: Any) -> None:
         try:
@@ -227,10 +293,18 @@ class RvProvisioner(KernelProvisionerBase):
         cluster = self._cluster()
         if self.job is None:
             await self._ajob(cluster)
+        else:  # a restart: only inside the same job, and only while it runs
+            try:
+                await cluster.forwards.anode(self.job, fresh=True)
+            except UnknownJob:
+                state = await self._final_state(cluster)
+                self.ended = f"job {self.job} ended: {state}"
+                raise SlurmError(
+                    f"Job {self.job} has ended ({state}); this kernel cannot restart in it.",
+                    hint="Pick the Rivanna kernel again (Kernel > Change Kernel) for a new job.",
+                ) from None
         assert self.job and self.node and self.tunnel
-        from rv_jupyter.cluster import RemotePaths
-
-        paths = RemotePaths(await cluster.auser())
+        paths = await self._paths(cluster)
         agent = await self._aagent(cluster, paths)
         self.launches += 1
         self._remote_id = f"{self.kernel_id}-{self.launches}"
@@ -281,6 +355,11 @@ class RvProvisioner(KernelProvisionerBase):
         self.tunnel.target(relay, self.remote_ports)
         self.status = f"running on {self.node} in job {self.job}"
 
+    async def _paths(self, cluster: Cluster) -> Any:
+        from rv_jupyter.cluster import RemotePaths
+
+        return RemotePaths(await cluster.auser())
+
     def _srun(self, cluster: Cluster, python: str) -> str:
         assert self.job and self.node
         srun = (
@@ -330,10 +409,8 @@ class RvProvisioner(KernelProvisionerBase):
     async def _acheck(self, ask_slurm: bool = True) -> None:
         if self._remote_id is None or self.ended is not None:
             return
-        from rv_jupyter.cluster import RemotePaths
-
         cluster = self._cluster()
-        paths = RemotePaths(await cluster.auser())
+        paths = await self._paths(cluster)
         file = shlex.quote(f"{paths.kernels}/{self._remote_id}")
         squeue = f"squeue -h -j {shlex.quote(self.job or '0')} -o %T 2>/dev/null"
         out = await cluster.arun(
@@ -341,10 +418,26 @@ class RvProvisioner(KernelProvisionerBase):
             + "; true"
         )  # fmt: skip
         lines = [ln for ln in out.splitlines() if ln.strip()]
-        if lines and lines[0].startswith("{"):
+        running = any(ln.strip() in ("RUNNING", "COMPLETING") for ln in lines)
+        exited = bool(lines) and lines[0].startswith("{")
+        if running and not exited:
+            return
+        if running:
             self.ended = "the kernel exited"
-        elif not any(ln.strip() in ("RUNNING", "COMPLETING") for ln in lines):
-            self.ended = f"job {self.job} is no longer running"
+        else:
+            self.ended = f"job {self.job} ended: {await self._final_state(cluster)}"
+            self.log.warning("rv-jupyter kernel %s: %s", self.kernel_id, self.ended)
+
+    async def _final_state(self, cluster: Cluster) -> str:
+        """How Slurm says the job ended (CANCELLED by 1001, TIMEOUT, PREEMPTED, ...)."""
+        from rv_jupyter.slurm import parse_sacct, sacct
+
+        try:
+            records = parse_sacct(await cluster.arun(sacct.command([self.job or "0"])))
+        except RvError:
+            return "state unknown"
+        jobs = [r for r in records if r.step is None]
+        return jobs[-1].raw_state if jobs else "no accounting record yet"
 
     async def _asignal(self, name: str) -> None:
         if not self.job or self.step is None:
@@ -360,10 +453,8 @@ class RvProvisioner(KernelProvisionerBase):
 
     async def _acleanup(self, restart: bool) -> None:
         cluster = self._cluster()
-        from rv_jupyter.cluster import RemotePaths
-
         if self._remote_id:
-            paths = RemotePaths(await cluster.auser())
+            paths = await self._paths(cluster)
             file = shlex.quote(f"{paths.kernels}/{self._remote_id}")
             await cluster.arun(
                 f"rm -f {file}.json {file}.ports {file}.exit {file}.log {file}.startup.py; true"
@@ -376,3 +467,5 @@ class RvProvisioner(KernelProvisionerBase):
         if self.allocated and self.job:
             await cluster.arun(f"scancel {shlex.quote(self.job)}; true")
         self._remote_id = None
+        with contextlib.suppress(OSError):
+            self._state_file().unlink()

@@ -25,8 +25,28 @@ def _load_jupyter_server_extension(serverapp: Any) -> None:
         for pattern, handler in (*api.ROUTES, *proxy.ROUTES)
     ]
     web_app.add_handlers(".*$", routes)
+    _use_pending_kernels(serverapp)
     _cancel_pending_on_shutdown(serverapp.kernel_manager)
     serverapp.log.info("rv-jupyter: REST API at %s/rv/api/, job ports at %s/rv/proxy/", base, base)
+
+
+async def _start_jupyter_server_extension(serverapp: Any) -> None:
+    """Once the server runs: take back remote kernels a previous server left running,
+    and let them go again (rather than shut them down) when this one stops."""
+    from rv_jupyter.kernels.adopt import adopt_all, let_go_all
+
+    km = serverapp.kernel_manager
+    await adopt_all(km, serverapp.log)
+    original = km.shutdown_all
+
+    async def shutdown_all(*args: Any, **kwargs: Any) -> Any:
+        await let_go_all(km, serverapp.log)
+        result = original(*args, **kwargs)
+        if hasattr(result, "__await__"):
+            result = await result
+        return result
+
+    km.shutdown_all = shutdown_all
 
 
 def _cancel_pending_on_shutdown(kernel_manager: Any) -> None:
@@ -48,3 +68,16 @@ def _cancel_pending_on_shutdown(kernel_manager: Any) -> None:
         return result
 
     kernel_manager.shutdown_kernel = shutdown_kernel
+
+
+def _use_pending_kernels(serverapp: Any) -> None:
+    """A remote kernel may wait in Slurm's queue for a long time: with Jupyter's pending
+    kernels, starting one returns at once (JupyterLab shows it starting) instead of
+    holding the request open. Unless the user configured it either way."""
+    configured = any(
+        "use_pending_kernels" in serverapp.config.get(section, {})
+        for section in ("MultiKernelManager", "MappingKernelManager",
+                        "AsyncMultiKernelManager", "AsyncMappingKernelManager")
+    )  # fmt: skip
+    if not configured:
+        serverapp.kernel_manager.use_pending_kernels = True

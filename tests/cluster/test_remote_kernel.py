@@ -222,3 +222,39 @@ def test_the_notebook_is_warned_before_the_walltime(kernels_dir: Path, a_config_
     finally:
         kc.stop_channels()
         km.shutdown_kernel(now=False)
+
+
+def test_a_job_ended_from_outside_is_said_with_slurms_state(
+    kernels_dir: Path, a_config_path: Path
+) -> None:
+    spec = kernel_json(gpus=1, gpu_type="mig", time="20m", rv_config=str(a_config_path))
+    km, kc = start(kernels_dir, spec)
+    km.autorestart = False  # observe the end itself, not the restarter's attempt
+    try:
+        job = km.provisioner.job
+        msg_id = kc.execute("import time; time.sleep(300)")
+        time.sleep(2)
+        as_admin("scancel", job)
+        said = ""
+        deadline = time.monotonic() + 30
+        while "Slurm is ending job" not in said:
+            assert time.monotonic() < deadline, f"the notebook was not told: {said!r}"
+            try:
+                msg = kc.get_iopub_msg(timeout=1)
+            except Exception:
+                continue
+            if msg["parent_header"].get("msg_id") == msg_id and msg["msg_type"] == "stream":
+                said += msg["content"]["text"]
+        assert f"Slurm is ending job {job}" in said
+        deadline = time.monotonic() + 60
+        while km.is_alive():
+            assert time.monotonic() < deadline, "the kernel still counts as alive"
+            time.sleep(1)
+        assert km.provisioner.ended in (
+            f"job {job} ended: CANCELLED by 0", "the kernel exited",
+        )  # fmt: skip
+        with pytest.raises(RvError, match=rf"Job {job} has ended \(CANCELLED"):
+            km.restart_kernel(now=True)
+    finally:
+        kc.stop_channels()
+        km.shutdown_kernel(now=True)
