@@ -40,11 +40,7 @@ def run_sync(coro: Coroutine[Any, Any, T], timeout: float | None = None) -> T:
     for its clean-up, and re-raises.
     """
     bg = loop()
-    try:
-        running = asyncio.get_running_loop()
-    except RuntimeError:
-        running = None
-    if running is bg:
+    if _on_background(bg):
         coro.close()
         raise RuntimeError("run_sync() called from the rv background loop; await instead")
     future = asyncio.run_coroutine_threadsafe(coro, bg)
@@ -75,10 +71,13 @@ async def on_loop(coro: Coroutine[Any, Any, T]) -> T:
     of its own (the server extension, the kernel provisioner) reaches the core this way.
     """
     bg = loop()
-    try:
-        running = asyncio.get_running_loop()
-    except RuntimeError:
-        running = None
-    if running is bg:
+    if _on_background(bg):
         return await coro
     return await asyncio.wrap_future(asyncio.run_coroutine_threadsafe(coro, bg))
+
+
+def _on_background(bg: asyncio.AbstractEventLoop) -> bool:
+    try:
+        return asyncio.get_running_loop() is bg
+    except RuntimeError:
+        return False

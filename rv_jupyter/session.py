@@ -203,12 +203,16 @@ class Cluster:
         """Stream a job's rv log as it grows, until the job leaves the queue."""
         path = shlex.quote(await self._log_path(job_id, err))
         ids = shlex.quote(job_id)
-        # tail polls every 0.25 s where inotify is missing (containers, some parallel
-        # filesystems); the last 1.5 s after the job leaves the queue lets it print the end.
+        # Print what the log grew by every half second; ask Slurm every 2 s whether the
+        # job is still there. The size is read after Slurm says it has gone, so the end
+        # of the log is always printed, however loaded the machine (tail -F's timing was
+        # not, and it needs inotify).
         script = (
-            f"tail -n +1 -s 0.25 -F -- {path} 2>/dev/null & t=$!; "
-            "trap 'kill $t 2>/dev/null' EXIT; "
-            f"while squeue -h -j {ids} -o %i 2>/dev/null | grep -q .; do sleep 2; done; sleep 1.5"
+            "n=0; i=0; while :; do "
+            f"if [ $((i % 4)) -eq 0 ]; then alive=$(squeue -h -j {ids} -o %i 2>/dev/null); fi; "
+            f"size=$(stat -c %s -- {path} 2>/dev/null || echo 0); "
+            f'if [ "$size" -gt "$n" ]; then tail -c +$((n + 1)) -- {path} | head -c $((size - n)); '
+            'n=$size; fi; [ -n "$alive" ] || break; i=$((i + 1)); sleep 0.5; done'
         )
         await self.connection.stream(f"sh -c {shlex.quote(script)}", on_output)
 

@@ -11,9 +11,10 @@ import nbformat
 from nbclient import NotebookClient
 
 
-def main(path: str) -> int:
+def main(path: str, kernel_name: str = "python3") -> int:
     nb = nbformat.read(path, as_version=4)
-    NotebookClient(nb, timeout=600, kernel_name="python3").execute()
+    print(f"\n=== {path} (kernel: {kernel_name})")
+    NotebookClient(nb, timeout=600, kernel_name=kernel_name).execute()
     for cell in nb.cells:
         if cell.cell_type == "markdown":
             print("\n" + "\n".join(f"# {line}" for line in cell.source.splitlines()))
@@ -30,4 +31,4 @@ def main(path: str) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main(sys.argv[1]))
+    sys.exit(main(*sys.argv[1:3]))

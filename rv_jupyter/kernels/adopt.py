@@ -9,31 +9,26 @@ Kernels whose job ended are forgotten, with Slurm's final state in the server's 
 
 from __future__ import annotations
 
-import json
 import os
 from typing import Any
 
 from rv_jupyter.errors import RvError
-from rv_jupyter.kernels.provisioner import RvProvisioner, local_state_dir
+from rv_jupyter.kernels import memory
+from rv_jupyter.kernels.provisioner import RvProvisioner
 
 
 async def adopt_all(mkm: Any, log: Any) -> list[str]:
     """Take back the remembered kernels that still run; their ids."""
     adopted = []
-    directory = local_state_dir()
-    for path in sorted(directory.glob("*.json")) if directory.exists() else []:
-        try:
-            data = json.loads(path.read_text())
-        except (OSError, ValueError):
-            continue
-        kernel_id = data.get("kernel_id")
-        if not kernel_id or kernel_id in mkm:
+    for data in memory.remembered():
+        kernel_id = data["kernel_id"]
+        if kernel_id in mkm:
             continue
         try:
             await adopt(mkm, data)
         except RvError as err:
             log.warning("rv-jupyter: not reattaching kernel %s: %s", kernel_id, err.message)
-            path.unlink(missing_ok=True)
+            memory.forget(kernel_id)
             continue
         except Exception as exc:  # a spec removed since, a config gone: keep the file
             log.warning("rv-jupyter: cannot reattach kernel %s now: %s", kernel_id, exc)

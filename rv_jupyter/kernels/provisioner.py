@@ -17,17 +17,14 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
-import contextlib
 import hashlib
 import json
-import os
 import shlex
 import signal
 import threading
 import time
 import weakref
 from importlib import resources
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from jupyter_client.provisioning.provisioner_base import KernelProvisionerBase
@@ -35,6 +32,7 @@ from traitlets import Integer, Unicode
 
 from rv_jupyter import background
 from rv_jupyter.errors import RvError, SlurmError, UnknownJob
+from rv_jupyter.kernels import memory
 
 if TYPE_CHECKING:
     from rv_jupyter.kernels.tunnel import Tunnel
@@ -53,11 +51,6 @@ def cancel_pending(kernel_id: str) -> bool:
     """Cancel the start of a kernel still waiting for its job; True if it was waiting."""
     prov = LIVE.get(kernel_id)
     return bool(prov and prov.cancel_start())
-
-
-def local_state_dir() -> Path:
-    """Where this machine remembers its remote kernels (0700), to reattach after a restart."""
-    return Path(os.environ.get("RV_STATE_DIR") or Path.home() / ".rv") / "kernels"
 
 
 def agent_source() -> str:
@@ -148,30 +141,18 @@ class RvProvisioner(KernelProvisionerBase):
 
     # -- reattaching -----------------------------------------------------------------------
 
-    def _state_file(self) -> Path:
-        return local_state_dir() / f"{self.kernel_id}.json"
-
     def _persist(self) -> None:
-        """Remember this kernel (its connection, incl. the key, as Jupyter's own
-        connection file does, 0600) so a restarted server can reattach to it."""
         km: Any = self.parent
         conn = dict(km.get_connection_info(session=False))
         if isinstance(conn.get("key"), bytes):
             conn["key"] = conn["key"].decode()
-        data = {
+        memory.remember(self.kernel_id, {
             "kernel_id": self.kernel_id, "kernel_name": km.kernel_name,
             "connection_info": conn, "rv_config": self.rv_config, "launches": self.launches,
             "rv": {"job": self.job, "node": self.node, "allocated": self.allocated,
                    "step": self.step, "remote_ports": self.remote_ports,
                    "remote_id": self._remote_id},
-        }  # fmt: skip
-        path = self._state_file()
-        path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-        tmp = path.with_suffix(".tmp")
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "w") as f:
-            json.dump(data, f)
-        tmp.replace(path)
+        })  # fmt: skip
 
     async def areattach(self, data: dict[str, Any]) -> None:
         """Take over a kernel another server process started (see kernels/adopt.py)."""
@@ -467,5 +448,4 @@ class RvProvisioner(KernelProvisionerBase):
         if self.allocated and self.job:
             await cluster.arun(f"scancel {shlex.quote(self.job)}; true")
         self._remote_id = None
-        with contextlib.suppress(OSError):
-            self._state_file().unlink()
+        memory.forget(self.kernel_id)

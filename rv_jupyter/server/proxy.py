@@ -33,7 +33,7 @@ HOP_BY_HOP = frozenset(
     h.lower()
     for h in (
         "Connection", "Keep-Alive", "Proxy-Authenticate", "Proxy-Authorization", "TE",
-        "Trailer", "Transfer-Encoding", "Upgrade", "Host", "Content-Length",
+        "Trailer", "Transfer-Encoding", "Upgrade", "Content-Length",
     )
 )  # fmt: skip
 METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
@@ -71,6 +71,10 @@ def _http() -> tuple[_SocketResolver, SimpleAsyncHTTPClient]:
 class ProxyHandler(websocket.WebSocketHandler, JupyterHandler):
     """HTTP and WebSocket to a port on the node of one of your running jobs."""
 
+    # False: the app sees paths below /rv/proxy/<job>/<port>/ (a plain web server,
+    # TensorBoard as it starts). True: the whole path, for apps started with that base
+    # URL (a Jupyter server's base_url, TensorBoard's --path_prefix); /rv/proxy/absolute/.
+    absolute = False
     upstream: websocket.WebSocketClientConnection | None = None
     # Messages the app sent before the browser's side of the WebSocket was open.
     early: list[str | bytes] | None = None
@@ -91,6 +95,8 @@ class ProxyHandler(websocket.WebSocketHandler, JupyterHandler):
         return host
 
     def _upstream_url(self, scheme: str, host: str, path: str) -> str:
+        if self.absolute:
+            path = self.request.path.lstrip("/")
         query = self.request.query
         if query:
             token = self.token
@@ -115,6 +121,8 @@ class ProxyHandler(websocket.WebSocketHandler, JupyterHandler):
             if low == "authorization" and self.token and self.token in value:
                 continue
             headers[name] = f"{headers[name]}, {value}" if name in headers else value
+        # Host stays the browser's: apps compare it with Origin (a Jupyter in a job
+        # refuses a WebSocket otherwise) and build their absolute URLs from it.
         headers["X-Forwarded-Proto"] = self.request.protocol
         headers["X-Forwarded-Host"] = self.request.host
         return headers
@@ -267,7 +275,14 @@ class ProxyHandler(websocket.WebSocketHandler, JupyterHandler):
         return JupyterHandler.check_origin(self, origin)
 
 
+class AbsoluteProxyHandler(ProxyHandler):
+    """The same, passing the whole path on (see ProxyHandler.absolute)."""
+
+    absolute = True
+
+
 ROUTES: list[tuple[str, type]] = [
     # The port ends the segment: /rv/proxy/1/80@host:22/ matches nothing.
     (r"/rv/proxy/([0-9_]+)/([0-9]+)(?:/(.*))?", ProxyHandler),
+    (r"/rv/proxy/absolute/([0-9_]+)/([0-9]+)(?:/(.*))?", AbsoluteProxyHandler),
 ]

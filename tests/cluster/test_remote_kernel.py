@@ -258,3 +258,26 @@ def test_a_job_ended_from_outside_is_said_with_slurms_state(
     finally:
         kc.stop_channels()
         km.shutdown_kernel(now=True)
+
+
+def test_two_kernels_on_two_nodes_at_once(kernels_dir: Path, a_config_path: Path) -> None:
+    # Every node has its own network: nothing may lean on the login node's loopback.
+    started = [
+        start(
+            kernels_dir, kernel_json(gpus=1, gpu_type=t, time="20m", rv_config=str(a_config_path))
+        )
+        for t in ("mig", "rtx3090")
+    ]
+    try:
+        hosts = []
+        for _, kc in started:
+            out, reply = execute(kc, "import socket; print(socket.gethostname())")
+            assert reply["status"] == "ok"
+            hosts.append(out.strip())
+        assert hosts == ["udc-mig-1", "udc-rtx-1"]
+        for _km, kc in started:  # both still answer, interleaved
+            assert execute(kc, "print(6 * 7)")[0] == "42\n"
+    finally:
+        for km, kc in started:
+            kc.stop_channels()
+            km.shutdown_kernel(now=False)

@@ -8,7 +8,9 @@ import asyncio
 import http.client
 import json
 import os
+import random
 import time
+import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,7 +20,7 @@ import pytest
 from tornado import httpclient, websocket
 
 from rv_jupyter.session import Cluster
-from tests.cluster.conftest import as_admin, foreign_job
+from tests.cluster.conftest import as_admin, foreign_job, wait_running
 from tests.jupyter_servers import Server, jupyter
 
 pytestmark = pytest.mark.usefixtures("no_jobs_left")
@@ -189,3 +191,61 @@ def test_proxy_refuses_what_is_not_a_running_job_of_yours(
         as_admin("scancel", theirs)
     server_log = a_server.log.read_text()
     assert a_server.token not in server_log
+
+
+def test_a_jupyter_server_in_a_job_works_through_the_proxy(
+    a_server: Server, a_cluster: Cluster
+) -> None:
+    port, token = random.randint(20000, 40000), uuid.uuid4().hex
+    # The remote server's token reaches it through the job's environment, read from stdin.
+    out = a_cluster.run(
+        "read -r JUPYTER_TOKEN; export JUPYTER_TOKEN; "
+        f"sbatch --parsable -p standard -t 10 -J remote-jupyter -o /home/rvtest/rj-%j.log "
+        f"--wrap 'exec python3 -m notebook --no-browser --ip=0.0.0.0 --port={port} "
+        f"--NotebookApp.base_url=/rv/proxy/absolute/$SLURM_JOB_ID/{port}/ "
+        "--notebook-dir=/home/rvtest'",
+        stdin=token + "\n",
+    )
+    job_id = out.strip().split(";")[0]
+    wait_running(job_id)
+    base = f"/rv/proxy/absolute/{job_id}/{port}"
+    # As in a browser: logged in to our server by cookie, the remote one's token in the URL
+    # (both servers read ?token=, so ours is not given there).
+    login = call(a_server, "GET", "/api/status").headers["Set-Cookie"].split(";")[0]
+    as_browser = {"Cookie": login}
+    deadline = time.monotonic() + 60
+    while call(a_server, "GET", f"{base}/api/status?token={token}", token=False,
+               headers=as_browser).status != 200:  # fmt: skip
+        assert time.monotonic() < deadline, "the Jupyter in the job did not answer"
+        time.sleep(1)
+    # Its own token guards it: through the proxy, our login alone does not open it.
+    assert call(a_server, "GET", f"{base}/api/kernels", token=False,
+                headers=as_browser).status == 403  # fmt: skip
+    started = call(a_server, "POST", f"{base}/api/kernels?token={token}", body=b"{}",
+                   token=False, headers=as_browser)  # fmt: skip
+    assert started.status == 201, started.body
+    kernel_id = started.json()["id"]
+
+    async def execute() -> str:
+        url = (a_server.url.replace("http", "ws", 1)
+               + f"{base}/api/kernels/{kernel_id}/channels?token={token}")  # fmt: skip
+        ws = await websocket.websocket_connect(httpclient.HTTPRequest(
+            url, headers={**as_browser, "Origin": a_server.url}
+        ))  # fmt: skip
+        msg_id = uuid.uuid4().hex
+        ws.write_message(json.dumps({
+            "header": {"msg_id": msg_id, "msg_type": "execute_request", "username": "t",
+                       "session": uuid.uuid4().hex, "version": "5.3", "date": ""},
+            "parent_header": {}, "metadata": {}, "channel": "shell",
+            "content": {"code": "import socket; print(socket.gethostname())",
+                        "silent": False, "store_history": False, "user_expressions": {},
+                        "allow_stdin": False, "stop_on_error": True},
+        }))  # fmt: skip
+        while True:
+            msg = json.loads(await asyncio.wait_for(ws.read_message(), 60))  # type: ignore[arg-type]
+            if msg["parent_header"].get("msg_id") == msg_id and msg["msg_type"] == "stream":
+                ws.close()
+                return str(msg["content"]["text"])
+
+    node = as_admin("squeue", "-h", "-j", job_id, "-o", "%N").strip()
+    assert asyncio.run(execute()).strip() == node

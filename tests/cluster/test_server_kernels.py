@@ -108,6 +108,9 @@ def test_kernel_survives_a_server_restart(tmp_path: Path, server_env: dict[str, 
         wait_running(s, kernel_id)
         assert run_code(s, kernel_id, "x = 41; print('set')") == "set\n"
         job = rv_jobs()
+        state = Path(server_env["RV_STATE_DIR"]) / "kernels" / f"{kernel_id}.json"
+        key = json.loads(state.read_text())["connection_info"]["key"]
+        assert oct(state.stat().st_mode & 0o777) == "0o600"
     assert rv_jobs() == job, "stopping the server must not end the kernel's job"
     with jupyter("jupyter_server", root, log, env=server_env, port=port, token=token) as s:
         deadline = time.monotonic() + 60  # the server reattaches as it starts
@@ -121,6 +124,7 @@ def test_kernel_survives_a_server_restart(tmp_path: Path, server_env: dict[str, 
             assert time.monotonic() < deadline, "shutting the kernel down left its job"
             time.sleep(0.5)
     assert token not in log.read_text()
+    assert key not in log.read_text()
 
 
 def test_pending_kernel_is_listed_with_its_reason_and_shutdown_cancels_it(
