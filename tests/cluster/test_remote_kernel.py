@@ -281,3 +281,27 @@ def test_two_kernels_on_two_nodes_at_once(kernels_dir: Path, a_config_path: Path
         for km, kc in started:
             kc.stop_channels()
             km.shutdown_kernel(now=False)
+
+
+def test_a_dropped_connection_does_not_lose_the_kernel(
+    kernels_dir: Path, a_config_path: Path
+) -> None:
+    spec = kernel_json(gpus=1, gpu_type="mig", time="20m", rv_config=str(a_config_path))
+    km, kc = start(kernels_dir, spec)
+    try:
+        execute(kc, "kept = 'still here'")
+        # The network drops: every SSH session of the test user ends, relay included.
+        subprocess.run(["pkill", "-KILL", "-f", "^sshd: rvtest"], check=False)
+        time.sleep(2)
+        deadline = time.monotonic() + 90
+        while True:  # ZMQ reconnects by itself; the tunnel starts a new relay
+            try:
+                out, _ = execute(kc, "print(kept)", timeout=15)
+                break
+            except Exception:
+                assert time.monotonic() < deadline, "the kernel did not come back"
+        assert out == "still here\n"
+        assert km.provisioner.tunnel.relays_started >= 2
+    finally:
+        kc.stop_channels()
+        km.shutdown_kernel(now=False)

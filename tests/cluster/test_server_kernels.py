@@ -78,8 +78,9 @@ def run_code(server: Server, kernel_id: str, code: str) -> str:
             "content": {"code": code, "silent": False, "store_history": True,
                         "user_expressions": {}, "allow_stdin": False, "stop_on_error": True},
         }))  # fmt: skip
-        out = []
-        while True:
+        out, replied, idle = [], False, False
+        # The reply (shell) may overtake the output (iopub); idle comes after all output.
+        while not (replied and idle):
             raw = await asyncio.wait_for(ws.read_message(), 60)
             assert raw is not None, "the kernel's WebSocket closed"
             msg: dict[str, Any] = json.loads(raw)
@@ -87,9 +88,12 @@ def run_code(server: Server, kernel_id: str, code: str) -> str:
                 continue
             if msg["msg_type"] == "stream":
                 out.append(msg["content"]["text"])
-            if msg["msg_type"] == "execute_reply":
-                ws.close()
-                return "".join(out)
+            replied = replied or msg["msg_type"] == "execute_reply"
+            idle = idle or (
+                msg["msg_type"] == "status" and msg["content"]["execution_state"] == "idle"
+            )
+        ws.close()
+        return "".join(out)
 
     return asyncio.run(go())
 
