@@ -249,3 +249,25 @@ def test_a_jupyter_server_in_a_job_works_through_the_proxy(
 
     node = as_admin("squeue", "-h", "-j", job_id, "-o", "%N").strip()
     assert asyncio.run(execute()).strip() == node
+
+
+def test_tensorboard_in_a_job_through_the_proxy(a_server: Server, a_cluster: Cluster) -> None:
+    port = random.randint(20000, 39000)
+    tb = "/opt/rv-tensorboard/bin/tensorboard --logdir /home/rvtest/tb --bind_all"
+    # As it starts (paths below the proxy's), and with --path_prefix (the whole path).
+    out = a_cluster.run(
+        f"mkdir -p /home/rvtest/tb && sbatch --parsable -p standard -t 10 -J tensorboard "
+        f"--wrap '{tb} --port {port} & "
+        f"exec {tb} --port {port + 1} --path_prefix /rv/proxy/absolute/$SLURM_JOB_ID/{port + 1}'"
+    )
+    job_id = out.strip().split(";")[0]
+    wait_running(job_id)
+    for base in (f"/rv/proxy/{job_id}/{port}", f"/rv/proxy/absolute/{job_id}/{port + 1}"):
+        deadline = time.monotonic() + 90
+        while (page := call(a_server, "GET", f"{base}/")).status != 200:
+            assert time.monotonic() < deadline, f"TensorBoard at {base} did not answer"
+            time.sleep(1)
+        assert b"<tf-tensorboard" in page.body or b"TensorBoard" in page.body
+        env = call(a_server, "GET", f"{base}/data/environment")
+        assert env.status == 200, env.body
+        assert env.json()["data_location"] == "/home/rvtest/tb"
