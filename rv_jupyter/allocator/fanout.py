@@ -188,6 +188,12 @@ class Allocator:
         except ConnectionLost:
             # Some may have been queued: find them by tag rather than submit again.
             return await self._recover(req, strategies)
+        except asyncio.CancelledError:
+            # Interrupted mid-batch: the first jobs are queued before the batch returns
+            # their ids. Sweep by tag (twice, a second apart, for a late sbatch) so none
+            # of them stays queued.
+            await asyncio.shield(self._cancel_tagged(req))
+            raise
         out: dict[str, Strategy] = {}
         refused = []
         for s, r in zip(strategies, results, strict=True):
@@ -198,6 +204,14 @@ class Allocator:
         if not out:
             raise refused[0]
         return out
+
+    async def _cancel_tagged(self, req: Request) -> None:
+        tag = shlex.quote(req.tag + ":")
+        sweep = (
+            f"squeue --me -h -o '%i %k' | awk -v t={tag} 'index($2, t) == 1 {{print $1}}' "
+            "| xargs -r scancel"
+        )
+        await self.cluster.arun(f"{sweep}; sleep 1; {sweep}; true", timeout=30)
 
     async def _recover(self, req: Request, strategies: list[Strategy]) -> dict[str, Strategy]:
         text = await self.cluster.arun("squeue --local --me -h -o '%i %k %P'")
