@@ -17,14 +17,12 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
-import hashlib
 import json
 import shlex
 import signal
 import threading
 import time
 import weakref
-from importlib import resources
 from typing import TYPE_CHECKING, Any
 
 from jupyter_client.provisioning.provisioner_base import KernelProvisionerBase
@@ -33,6 +31,7 @@ from traitlets import Integer, Unicode
 from rv_jupyter import background
 from rv_jupyter.errors import RvError, SlurmError, UnknownJob
 from rv_jupyter.kernels import memory
+from rv_jupyter.kernels.node import aupload_agent, srun_python
 
 if TYPE_CHECKING:
     from rv_jupyter.kernels.tunnel import Tunnel
@@ -51,10 +50,6 @@ def cancel_pending(kernel_id: str) -> bool:
     """Cancel the start of a kernel still waiting for its job; True if it was waiting."""
     prov = LIVE.get(kernel_id)
     return bool(prov and prov.cancel_start())
-
-
-def agent_source() -> str:
-    return resources.files("rv_jupyter.kernels").joinpath("agent.py").read_text()
 
 
 class RvProvisioner(KernelProvisionerBase):
@@ -149,10 +144,15 @@ class RvProvisioner(KernelProvisionerBase):
         memory.remember(self.kernel_id, {
             "kernel_id": self.kernel_id, "kernel_name": km.kernel_name,
             "connection_info": conn, "rv_config": self.rv_config, "launches": self.launches,
-            "rv": {"job": self.job, "node": self.node, "allocated": self.allocated,
-                   "step": self.step, "remote_ports": self.remote_ports,
-                   "remote_id": self._remote_id},
+            "rv": self._rv_info(),
         })  # fmt: skip
+
+    def _rv_info(self) -> dict[str, Any]:
+        """Where the kernel is: what get_provisioner_info and the memory file both keep."""
+        return {
+            "job": self.job, "node": self.node, "allocated": self.allocated, "step": self.step,
+            "remote_ports": self.remote_ports, "remote_id": self._remote_id,
+        }  # fmt: skip
 
     async def areattach(self, data: dict[str, Any]) -> None:
         """Take over a kernel another server process started (see kernels/adopt.py)."""
@@ -172,10 +172,8 @@ class RvProvisioner(KernelProvisionerBase):
             raise SlurmError(f"Kernel {self.kernel_id}: {self.ended}.")
         self.tunnel = Tunnel(cluster.connection)
         await self.tunnel.alisten({c: int(conn[c]) for c in CHANNELS})
-        agent = await self._aagent(cluster, await self._paths(cluster))
-        step = self._srun(cluster, cluster.config.kernels.python)
-        relay = f"{step} -u {agent} relay " + " ".join(str(self.remote_ports[c]) for c in CHANNELS)
-        self.tunnel.target(relay, self.remote_ports)
+        agent = await aupload_agent(cluster, await self._paths(cluster))
+        self._relay_to_kernel(self._srun(cluster.config.kernels.python), agent)
         self.status = f"running on {self.node} in job {self.job} (reattached)"
 
     async def adetach(self) -> None:
@@ -243,10 +241,7 @@ class RvProvisioner(KernelProvisionerBase):
 
     async def get_provisioner_info(self) -> dict[str, Any]:
         info: dict[str, Any] = await super().get_provisioner_info()
-        info["rv"] = {
-            "job": self.job, "node": self.node, "allocated": self.allocated, "step": self.step,
-            "remote_ports": self.remote_ports, "remote_id": self._remote_id,
-        }  # fmt: skip
+        info["rv"] = self._rv_info()
         return info
 
     async def load_provisioner_info(self, provisioner_info: dict[str, Any]) -> None:
@@ -286,14 +281,14 @@ class RvProvisioner(KernelProvisionerBase):
                 ) from None
         assert self.job and self.node and self.tunnel
         paths = await self._paths(cluster)
-        agent = await self._aagent(cluster, paths)
+        agent = await aupload_agent(cluster, paths)
         self.launches += 1
         self._remote_id = f"{self.kernel_id}-{self.launches}"
         kdir = paths.kernels
         conn = {"key": key, "signature_scheme": scheme, "transport": "tcp",
                 "ip": "127.0.0.1", **{c: 0 for c in CHANNELS}}  # fmt: skip
         python = cluster.config.kernels.python
-        step = self._srun(cluster, python)
+        step = self._srun(python)
         kernel_argv = f"{python} -m ipykernel_launcher"
         warn_s = cluster.config.kernels.warn_before_end_min * 60
         launch = (
@@ -332,22 +327,23 @@ class RvProvisioner(KernelProvisionerBase):
         self.remote_ports = {c: int(p) for c, p in info["ports"].items()}
         self.step = info.get("step")
         self.ended = None
-        relay = f"{step} -u {agent} relay " + " ".join(str(self.remote_ports[c]) for c in CHANNELS)
-        self.tunnel.target(relay, self.remote_ports)
+        self._relay_to_kernel(step, agent)
         self.status = f"running on {self.node} in job {self.job}"
+
+    def _relay_to_kernel(self, step: str, agent: str) -> None:
+        """Point the tunnel at the kernel's ports on the node, through the agent's relay."""
+        assert self.tunnel is not None
+        ports = " ".join(str(self.remote_ports[c]) for c in CHANNELS)
+        self.tunnel.target(f"{step} -u {agent} relay {ports}", self.remote_ports)
 
     async def _paths(self, cluster: Cluster) -> Any:
         from rv_jupyter.cluster import RemotePaths
 
         return RemotePaths(await cluster.auser())
 
-    def _srun(self, cluster: Cluster, python: str) -> str:
+    def _srun(self, python: str) -> str:
         assert self.job and self.node
-        srun = (
-            f"srun --jobid={shlex.quote(self.job)} --overlap --nodes=1 --ntasks=1 "
-            f"-w {shlex.quote(self.node)} --unbuffered"
-        )
-        return f"{srun} {python}"
+        return srun_python(self.job, self.node, python)
 
     async def _ajob(self, cluster: Cluster) -> None:
         if self.job_id:
@@ -374,18 +370,6 @@ class RvProvisioner(KernelProvisionerBase):
         why = f" ({event.reason})" if event.reason else ""
         self.status = f"waiting for a GPU: {where} job {event.job_id} {event.state}{why}"
         self.log.info("rv-jupyter kernel %s: %s", self.kernel_id, self.status)
-
-    async def _aagent(self, cluster: Cluster, paths: Any) -> str:
-        source = agent_source()
-        digest = hashlib.sha256(source.encode()).hexdigest()[:12]
-        path = f"{paths.state}/agent-{digest}.py"
-        q = shlex.quote(path)
-        await cluster.arun(
-            f"umask 077; mkdir -p {shlex.quote(paths.state)} && "
-            f"{{ test -s {q} || {{ cat > {q}.tmp && mv {q}.tmp {q}; }}; }}",
-            stdin=source,
-        )
-        return q
 
     async def _acheck(self, ask_slurm: bool = True) -> None:
         if self._remote_id is None or self.ended is not None:
