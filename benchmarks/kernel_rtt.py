@@ -1,5 +1,5 @@
 """Execute round trip of a trivial cell: a remote kernel (rv-slurm provisioner, in a job on
-the mini-Rivanna, through SSH and srun) against a local ipykernel, measured side by side.
+the mini-Rivanna, through SSH into the node) against a local ipykernel, side by side.
 
 Both kernels start first; then the cells alternate between them so machine noise hits
 both alike. A round trip is execute_request sent -> execute_reply received with the

@@ -68,6 +68,10 @@ class HostKeyChanged(HostKeyError):
     """known_hosts has an entry for the server, but a different key."""
 
 
+class NodeLinkError(SshError):
+    """SSH straight to a compute node is not possible (host key, access, network)."""
+
+
 class ConnectionLost(SshError):
     """The connection dropped and a reconnect did not bring it back."""
 

@@ -1,8 +1,8 @@
 """A jupyter_client kernel provisioner that runs the kernel inside a Slurm job.
 
 Jupyter on the laptop sees an ordinary kernel on 127.0.0.1; the ports lead, through the
-tunnel (tunnel.py) over the one SSH connection, to an ipykernel on the job's node that
-listens on that node's loopback only. The kernel's HMAC key is made here by
+tunnel (tunnel.py) over the one SSH connection and on into the node, to an ipykernel on
+the job's node that listens on that node's loopback only. The kernel's HMAC key is made here by
 jupyter_client and reaches the node only inside a 0600 file in a 0700 directory, which
 the agent deletes as soon as the kernel has read it: never a command line, a batch
 script or a log.
@@ -203,6 +203,7 @@ class RvProvisioner(KernelProvisionerBase):
             "kernel_id": self.kernel_id, "display_name": self.kernel_spec.display_name,
             "status": self.status, "pending": self.pending, "job": self.job,
             "node": self.node, "allocated": self.allocated, "ended": self.ended,
+            "transport": self.tunnel.transport if self.tunnel else "none",
         }  # fmt: skip
 
     async def poll(self) -> int | None:
@@ -331,10 +332,11 @@ class RvProvisioner(KernelProvisionerBase):
         self.status = f"running on {self.node} in job {self.job}"
 
     def _relay_to_kernel(self, step: str, agent: str) -> None:
-        """Point the tunnel at the kernel's ports on the node, through the agent's relay."""
+        """Point the tunnel at the kernel's ports on the node (SSH to the node, or the
+        agent's relay inside the job when that is not possible)."""
         assert self.tunnel is not None
         ports = " ".join(str(self.remote_ports[c]) for c in CHANNELS)
-        self.tunnel.target(f"{step} -u {agent} relay {ports}", self.remote_ports)
+        self.tunnel.target(f"{step} -u {agent} relay {ports}", self.remote_ports, self.node)
 
     async def _paths(self, cluster: Cluster) -> Any:
         from rv_jupyter.cluster import RemotePaths

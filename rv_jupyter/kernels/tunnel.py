@@ -1,12 +1,19 @@
 """The laptop side of a remote kernel's traffic: local ports that lead to the kernel.
 
-The kernel listens on its node's loopback only, which the login node cannot reach. So the
-kernel's five ZMQ channels are carried, multiplexed, over one SSH channel running the
-agent's relay (`srun --jobid J --overlap ... agent.py relay PORTS`) inside the job. Local
+The kernel listens on its node's loopback only, which the login node cannot reach. Local
 listeners on 127.0.0.1 (the ports in the connection file Jupyter reads, exactly as for a
-local kernel) feed it. If the relay's channel drops (network, laptop asleep), open
-connections close, ZMQ reconnects by itself, and the next connection starts a new relay:
-the kernel on the node never notices.
+local kernel) carry each ZMQ connection to it one of two ways:
+
+- SSH to the node, tunnelled through the login connection, and a direct-tcpip channel to
+  the kernel's port on the node's loopback (what `ssh -J` does; Rivanna lets a user onto
+  a node where they have a job). This is the fast way.
+- Otherwise (the node refuses SSH, or its host key is not known), the agent's relay
+  (`srun --jobid J --overlap ... agent.py relay PORTS`), one SSH channel multiplexing all
+  five. Slurm's stdio forwarding holds small writes back (~40 ms per reply), so this is
+  only the fallback; the direct way is tried again after a while.
+
+If a channel drops (network, laptop asleep), open connections close, ZMQ reconnects by
+itself, and the next connection opens a new way: the kernel on the node never notices.
 
 Runs on the background loop, like the SSH connection it uses.
 """
@@ -19,12 +26,16 @@ import functools
 import itertools
 import logging
 import struct
+import time
 from typing import TYPE_CHECKING, Any
+
+from rv_jupyter.errors import NodeLinkError
 
 if TYPE_CHECKING:
     from rv_jupyter.remote.connection import Connection
 
 HEAD = struct.Struct("!cII")  # agent.py's frame header: kind, connection id, length
+SRUN_FOR_S = 300.0  # after SSH to the node failed, how long to use the relay before retrying
 log = logging.getLogger(__name__)
 
 
@@ -36,7 +47,11 @@ class Tunnel:
         self.local: dict[str, int] = {}
         self.remote: dict[str, int] = {}
         self.relay_command: str | None = None
+        self.node: str | None = None
         self.relays_started = 0
+        self.transport = "none"  # "ssh" or "srun": how the last connection went
+        self._srun_until = 0.0
+        self._direct: set[Any] = set()
         self._servers: list[asyncio.Server] = []
         self._proc: Any = None
         self._reader_task: asyncio.Task[None] | None = None
@@ -54,10 +69,11 @@ class Tunnel:
             self.local[name] = server.sockets[0].getsockname()[1]
         return dict(self.local)
 
-    def target(self, relay_command: str, remote: dict[str, int]) -> None:
+    def target(self, relay_command: str, remote: dict[str, int], node: str | None) -> None:
         """Where connections go from now on (a new kernel after a restart, say)."""
-        self.relay_command, self.remote = relay_command, dict(remote)
+        self.relay_command, self.remote, self.node = relay_command, dict(remote), node
         self._drop_relay()
+        self._drop_direct()
 
     async def aclose(self) -> None:
         """Stop listening and end the relay (the kernel itself is not touched)."""
@@ -65,6 +81,7 @@ class Tunnel:
             server.close()
         self._servers.clear()
         self._drop_relay()
+        self._drop_direct()
 
     # -- internals ----------------------------------------------------------------------
 
@@ -75,12 +92,27 @@ class Tunnel:
         if port is None or self.relay_command is None:
             w.close()  # no kernel yet: ZMQ will retry
             return
+        if self.node and time.monotonic() >= self._srun_until:
+            try:
+                remote = await self.connection.open_on_node(self.node, port)
+            except NodeLinkError as exc:
+                log.warning("rv-jupyter: kernel traffic goes through srun (slower): %s", exc)
+                self._srun_until = time.monotonic() + SRUN_FOR_S
+            except Exception as exc:  # a passing failure: ZMQ reconnects and we try again
+                log.info("rv-jupyter: no way to the kernel on %s now: %s", self.node, exc)
+                w.close()
+                return
+            else:
+                self.transport = "ssh"
+                await self._splice(reader, w, *remote)
+                return
         try:
             proc = await self._relay()
         except Exception as exc:  # the relay could not start: the client retries later
             log.warning("rv-jupyter: kernel relay did not start: %s", exc)
             w.close()
             return
+        self.transport = "srun"
         conn = next(self._ids)
         self._writers[conn] = w
         proc.stdin.write(HEAD.pack(b"O", conn, len(str(port))) + str(port).encode())
@@ -95,6 +127,33 @@ class Tunnel:
                 with contextlib.suppress(Exception):
                     proc.stdin.write(HEAD.pack(b"C", conn, 0))
             w.close()
+
+    async def _splice(self, reader: Any, w: Any, r_reader: Any, r_writer: Any) -> None:
+        pair = (w, r_writer)
+        self._direct.add(pair)
+
+        async def pump(src: Any, dst: Any) -> None:
+            try:
+                while data := await src.read(1 << 16):
+                    dst.write(data)
+                    await dst.drain()
+            except Exception:  # either side went away: close both
+                pass
+            finally:
+                w.close()
+                r_writer.close()
+
+        try:
+            await asyncio.gather(pump(reader, r_writer), pump(r_reader, w))
+        finally:
+            self._direct.discard(pair)
+
+    def _drop_direct(self) -> None:
+        for pair in list(self._direct):
+            for writer in pair:
+                with contextlib.suppress(Exception):
+                    writer.close()
+        self._direct.clear()
 
     async def _relay(self) -> Any:
         async with self._lock:

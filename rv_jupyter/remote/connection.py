@@ -25,6 +25,7 @@ from rv_jupyter.errors import (
     HostKeyChanged,
     HostKeyUnknown,
     HostUnreachable,
+    NodeLinkError,
     SshError,
 )
 from rv_jupyter.remote.batch import Completed, build_script, new_token, split_output
@@ -55,6 +56,10 @@ class Connection:
         # Exec channels opened: one per run() or batch(), so tests can count round trips.
         self.channels_opened = 0
         self.connects = 0
+        self.node_connects = 0
+        # SSH connections to compute nodes, tunnelled through this one (see open_on_node).
+        self._nodes: dict[str, asyncssh.SSHClientConnection] = {}
+        self._node_lock: asyncio.Lock | None = None
 
     @classmethod
     def for_target(cls, target: SshTarget) -> Connection:
@@ -193,8 +198,28 @@ class Connection:
         conn = await self._ensure()
         return await conn.forward_local_port(listen_host, local_port, host, port)
 
+    async def open_on_node(self, node: str, port: int) -> tuple[Any, Any]:
+        """A stream to `port` on `node`'s own loopback: a direct-tcpip channel of an SSH
+        connection to the node, tunnelled through this one (`ssh -J login node`). Rivanna
+        lets a user onto a node while they have a job there (pam_slurm_adopt).
+
+        Raises NodeLinkError when the node cannot be reached this way, ConnectionLost
+        when the connection fails on the way."""
+        link = await self._node_link(node)
+        try:
+            return await link.open_connection("127.0.0.1", port)
+        except asyncssh.ChannelOpenError as exc:
+            reason = f"{node} refused a connection to its port {port}: {exc.reason}."
+            raise ConnectionLost(reason) from None
+        except _DROPPED as exc:
+            self._nodes.pop(node, None)
+            raise ConnectionLost(f"The SSH connection to {node} dropped.") from exc
+
     async def close(self) -> None:
         """Close the connection; the next command opens a new one."""
+        nodes, self._nodes = list(self._nodes.values()), {}
+        for link in nodes:
+            link.close()
         conn, self._conn = self._conn, None
         if conn is not None:
             conn.close()
@@ -242,13 +267,47 @@ class Connection:
         if self._loop is not loop:
             # asyncssh connections belong to the loop that made them.
             self._conn, self._loop, self._lock = None, loop, asyncio.Lock()
+            self._nodes, self._node_lock = {}, asyncio.Lock()
         assert self._lock is not None
         async with self._lock:
             if self._conn is None or self._conn.is_closed():
                 self._conn = await self._open()
             return self._conn
 
+    async def _node_link(self, node: str) -> asyncssh.SSHClientConnection:
+        login = await self._ensure()
+        assert self._node_lock is not None
+        async with self._node_lock:  # not the login's lock: commands go on meanwhile
+            link = self._nodes.get(node)
+            if link is not None and not link.is_closed():
+                return link
+            t = self.target
+            opts = _connect_options(t)
+            opts.pop("port", None)
+            opts.update(tunnel=login, username=login.get_extra_info("username") or t.user)
+            self.node_connects += 1
+            try:
+                link = await asyncssh.connect(node, **opts)
+                # OpenSSH's sshd sets TCP_NODELAY on a connection's socket when it starts
+                # its first session; a connection used only for forwarding keeps Nagle on,
+                # and each reply's second small write then waits ~40 ms for a delayed ACK.
+                await link.run("true", check=False)
+            except asyncssh.HostKeyNotVerifiable as exc:
+                raise NodeLinkError(
+                    f"The host key of {node} is not in {_known_hosts_path(t)}.",
+                    hint=f"`ssh-keyscan {node}` on the login node prints it; check it and add "
+                    f"the line to {_known_hosts_path(t)}. Until then kernels on {node} are "
+                    "reached through srun, which is slower.",
+                ) from exc
+            except asyncssh.PermissionDenied as exc:
+                raise NodeLinkError(f"{node} did not let this user in over SSH.") from exc
+            except (OSError, asyncssh.Error, asyncio.TimeoutError) as exc:
+                raise NodeLinkError(f"Cannot reach {node} over SSH: {_reason(exc)}.") from exc
+            self._nodes[node] = link
+            return link
+
     async def _reset(self) -> None:
+        self._nodes.clear()  # they ran inside the connection being dropped
         conn, self._conn = self._conn, None
         if conn is not None:
             conn.abort()

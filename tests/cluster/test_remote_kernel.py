@@ -15,6 +15,7 @@ import pytest
 from jupyter_client.kernelspec import KernelSpecManager
 from jupyter_client.manager import AsyncKernelManager, KernelManager
 
+from rv_jupyter import config as rv_config
 from rv_jupyter.errors import RvError
 from rv_jupyter.kernels.spec import install, kernel_json
 from tests.cluster.conftest import as_admin
@@ -78,6 +79,9 @@ def test_kernel_runs_in_the_job_and_stops_with_it(kernels_dir: Path, a_config_pa
         assert host == "udc-mig-1"
         assert cuda == "0"
         assert km.provisioner.node == host
+        # Its traffic goes by SSH into the node, not through srun's slow stdio.
+        assert km.provisioner.tunnel.transport == "ssh"
+        assert km.provisioner.tunnel.relays_started == 0
 
         # The stop button: interrupt_request by message; the kernel and its variables stay.
         execute(kc, "x = 41")
@@ -290,18 +294,44 @@ def test_a_dropped_connection_does_not_lose_the_kernel(
     km, kc = start(kernels_dir, spec)
     try:
         execute(kc, "kept = 'still here'")
-        # The network drops: every SSH session of the test user ends, relay included.
+        links = km.provisioner.tunnel.connection.node_connects
+        # The network drops: every SSH session of the test user ends (login and node).
         subprocess.run(["pkill", "-KILL", "-f", "^sshd: rvtest"], check=False)
         time.sleep(2)
         deadline = time.monotonic() + 90
-        while True:  # ZMQ reconnects by itself; the tunnel starts a new relay
+        while True:  # ZMQ reconnects by itself; the tunnel opens a new way to the node
             try:
                 out, _ = execute(kc, "print(kept)", timeout=15)
                 break
             except Exception:
                 assert time.monotonic() < deadline, "the kernel did not come back"
         assert out == "still here\n"
-        assert km.provisioner.tunnel.relays_started >= 2
+        assert km.provisioner.tunnel.connection.node_connects > links
+        assert km.provisioner.tunnel.transport == "ssh"
+    finally:
+        kc.stop_channels()
+        km.shutdown_kernel(now=False)
+
+
+def test_without_ssh_to_the_node_the_kernel_goes_through_srun(
+    kernels_dir: Path, a_config_path: Path, tmp_path: Path
+) -> None:
+    # A known_hosts that trusts the login node only: SSH into the node is refused (its host
+    # key is unknown, and is never accepted blindly), so the kernel's traffic takes the
+    # relay inside the job, and the kernel still works in full.
+    known = Path(rv_config.load(a_config_path).connection.known_hosts or "")
+    login_only = tmp_path / "known_hosts"
+    login_only.write_text(known.read_text().splitlines()[0] + "\n")
+    config = tmp_path / "rv.toml"
+    config.write_text(a_config_path.read_text().replace(str(known), str(login_only)))
+    spec = kernel_json(gpus=1, gpu_type="mig", time="20m", rv_config=str(config))
+    km, kc = start(kernels_dir, spec)
+    try:
+        out, reply = execute(kc, "import os; print(os.environ['SLURM_JOB_ID'])")
+        assert reply["status"] == "ok" and out.strip() == km.provisioner.job
+        tunnel = km.provisioner.tunnel
+        assert tunnel.transport == "srun" and tunnel.relays_started >= 1
+        assert km.provisioner.info()["transport"] == "srun"
     finally:
         kc.stop_channels()
         km.shutdown_kernel(now=False)
