@@ -31,6 +31,17 @@ from rv_jupyter.errors import (
 from rv_jupyter.remote.batch import Completed, build_script, new_token, split_output
 from rv_jupyter.remote.target import SshTarget
 
+# asyncssh's own choices, AES-GCM first: with the AES instructions of any recent laptop it
+# moves ~1.7x the bytes per second of ChaCha20-Poly1305 (asyncssh's first choice), which
+# is what proxied downloads feel. All of these are equally sound; the server picks.
+_CIPHERS = (
+    "aes128-gcm@openssh.com",
+    "aes256-gcm@openssh.com",
+    "chacha20-poly1305@openssh.com",
+    "aes256-ctr",
+    "aes192-ctr",
+    "aes128-ctr",
+)
 _DEFAULT_KEYS = ("id_ed25519", "id_ecdsa", "id_ed25519_sk", "id_ecdsa_sk", "id_rsa")
 # What "the connection went away" looks like from asyncssh and the socket layer.
 _DROPPED = (
@@ -350,6 +361,7 @@ def _connect_options(t: SshTarget) -> dict[str, Any]:
     opts: dict[str, Any] = {
         "connect_timeout": t.connect_timeout,
         "keepalive_interval": t.keepalive_interval,
+        "encryption_algs": list(_CIPHERS),
     }
     if t.user:
         opts["username"] = t.user

@@ -13,6 +13,7 @@ import rv_jupyter
 from rv_jupyter.errors import (
     AuthFailed,
     ConfigError,
+    ConnectionLost,
     HostKeyChanged,
     HostKeyUnknown,
     HostUnreachable,
@@ -86,3 +87,39 @@ def test_a_known_hosts_file_not_made_yet_trusts_nothing(
     cluster = rv_jupyter.connect(str(a_config_variant(connection={"known_hosts": str(absent)})))
     with pytest.raises(HostKeyUnknown, match="SHA256:"):
         cluster.state()
+
+
+async def test_the_connection_prefers_aes_gcm(a_config_path: Path) -> None:
+    # sshd offers ChaCha20 first too; ours is the client's order, which decides.
+    from rv_jupyter.remote.connection import Connection
+    from rv_jupyter.session import Cluster
+
+    conn = Connection(Cluster.from_config(str(a_config_path)).target)
+    async with conn:
+        assert (await conn._ensure()).get_extra_info("send_cipher") == "aes128-gcm@openssh.com"
+
+
+async def test_a_node_without_a_known_host_key_is_refused(
+    a_config_path: Path, a_config_variant: Variant, tmp_path: Path
+) -> None:
+    # The login node is trusted; a node behind it is not, until its own key is known.
+    from rv_jupyter.errors import NodeLinkError
+    from rv_jupyter.remote.connection import Connection
+    from rv_jupyter.session import Cluster
+
+    trusted = Path(str(rv_jupyter.config.load(a_config_path).connection.known_hosts))
+    login_only = tmp_path / "login_only"
+    login_only.write_text(trusted.read_text().splitlines()[0] + "\n")
+    config = a_config_variant(connection={"known_hosts": str(login_only)})
+    conn = Connection(Cluster.from_config(str(config)).target)
+    async with conn:
+        assert "rvtest" in (await conn.run("whoami")).stdout
+        with pytest.raises(NodeLinkError, match="host key of udc-cpu-1"):
+            await conn.open_on_node("udc-cpu-1", 22)
+    # With the full file the node lets us in; nothing listens on its loopback's port 22
+    # (its sshd is on its cluster address), and that is what the error says.
+    conn = Connection(Cluster.from_config(str(a_config_path)).target)
+    async with conn:
+        with pytest.raises(ConnectionLost, match="udc-cpu-1 refused a connection to its port 22"):
+            await conn.open_on_node("udc-cpu-1", 22)
+        assert conn.node_connects == 1
