@@ -26,7 +26,7 @@ import rv_jupyter
 from tests.jupyter_servers import jupyter
 
 MB = 200
-ROUNDS = 5
+ROUNDS = int(os.environ.get("ROUNDS", "5"))
 APP = Path(__file__).resolve().parents[1] / "tests" / "cluster" / "web_app.py"
 
 

@@ -29,6 +29,7 @@ from rv_jupyter.remote import Completed
 from rv_jupyter.session import STATE_COMMANDS
 from rv_jupyter.slurm import (
     JobState,
+    never_starts,
     parse_sacct,
     parse_sbatch,
     parse_squeue,
@@ -252,6 +253,8 @@ class Allocator:
                     on_event(Event(s, job_id, state, j.reason if j else None))
             running = [i for i in ids if i in jobs and jobs[i].state == JobState.running]
             claimed = won.stdout.strip()
+            if not running and not claimed:
+                ids = await self._drop_hopeless(ids, jobs, submitted, on_event)
             # The job holding the claim is the winner; a running job without a claim
             # may be a loser about to leave, so it wins only if no claim appears.
             if claimed in running:
@@ -280,6 +283,39 @@ class Allocator:
                     hint="Try again later, or allow more time.",
                 )
             await asyncio.sleep(self.poll_s)
+
+    async def _drop_hopeless(
+        self,
+        ids: list[str],
+        jobs: dict[str, Any],
+        submitted: dict[str, Strategy],
+        on_event: Callable[[Event], None] | None,
+    ) -> list[str]:
+        """Cancel the jobs Slurm keeps queued though they can never start (a limit
+        lowered after submission, a site rule our cluster facts do not know); the ids
+        still worth waiting for. If that is none, the request fails, saying why."""
+        hopeless = {}
+        for i in ids:
+            j = jobs.get(i)
+            if j is not None and j.state == JobState.pending:
+                why = never_starts(j.reason)
+                if why:
+                    hopeless[i] = f"{submitted[i].key} (job {i}) {why} ({j.reason})"
+        if not hopeless:
+            return ids
+        await self._cancel(list(hopeless))
+        for i in hopeless:
+            if on_event:
+                on_event(Event(submitted[i], i, "cancelled", jobs[i].reason))
+        left = [i for i in ids if i not in hopeless and i in jobs and not jobs[i].state.finished]
+        if not left:
+            raise SlurmError(
+                "No strategy can ever start as asked, so none is left queued: "
+                + "; ".join(hopeless.values()) + ".",
+                hint="Ask for less (time, GPUs, memory, nodes) or another GPU type; "
+                "%rv_status shows each partition's limits as the cluster has them now.",
+            )  # fmt: skip
+        return left
 
     async def _finish(
         self, req: Request, winner: str, strategy: Strategy, losers: list[str]

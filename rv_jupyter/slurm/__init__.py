@@ -42,14 +42,15 @@ from rv_jupyter.slurm.scontrol import ScontrolRecord, parse_scontrol
 from rv_jupyter.slurm.sinfo import Node, parse_sinfo
 from rv_jupyter.slurm.squeue import Job, parse_squeue
 from rv_jupyter.slurm.sshare import ShareRow, parse_sshare, user_row
-from rv_jupyter.slurm.states import JobState, NodeState, job_state, node_state
+from rv_jupyter.slurm.states import JobState, NodeState, job_state, never_starts, node_state
 from rv_jupyter.slurm.test_only import TestOnlyResult, parse_test_only
 from rv_jupyter.slurm.timefmt import parse_duration, parse_timestamp
 
 __all__ = [
     "AcctRecord", "Allocation", "Job", "JobState", "Node", "NodeState", "Quota",
     "ScontrolRecord", "ShareRow", "Table", "TestOnlyResult", "allocations",
-    "expand_hostlist", "frame", "hdquota", "job_state", "node_state", "parse_allocations",
+    "expand_hostlist", "frame", "hdquota", "job_state", "never_starts", "node_state",
+    "parse_allocations",
     "parse_duration", "parse_hdquota", "parse_sacct", "parse_sbatch", "parse_scontrol",
     "parse_sinfo", "parse_squeue", "parse_sshare", "parse_test_only", "parse_timestamp",
     "sacct", "sbatch", "scontrol", "sinfo", "squeue", "sshare", "submit_error",

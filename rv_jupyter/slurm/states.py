@@ -118,3 +118,39 @@ def job_state(raw: str) -> tuple[JobState, str | None]:
         return JobState(t), by
     except ValueError:
         return JobState.unknown, by
+
+
+# Pending reasons under which Slurm keeps a job queued although it can never start as
+# asked (a limit of the partition, QOS or account, per job, or a constraint no node
+# has). Group limits (AssocGrp*, QOSGrp*), holds, down partitions and unavailable nodes
+# are left out: they clear when other jobs end or an admin acts.
+_NEVER = {
+    "PartitionTimeLimit": "asks for more time than the partition allows now",
+    "PartitionNodeLimit": "asks for more or fewer nodes than the partition allows",
+    "BadConstraints": "asks for features or resources that no node has",
+    "DependencyNeverSatisfied": "depends on a job that did not end as required",
+    "InvalidAccount": "names an account that does not exist or is not yours",
+    "InvalidQOS": "names a QOS that does not exist or is not allowed",
+    "QOSMaxWallDurationPerJobLimit": "asks for more time than its QOS allows per job",
+    "QOSMaxGRESPerJob": "asks for more GPUs than its QOS allows per job",
+    "QOSMaxCpuPerJobLimit": "asks for more CPUs than its QOS allows per job",
+    "QOSMaxNodePerJobLimit": "asks for more nodes than its QOS allows per job",
+    "QOSMaxMemoryPerJob": "asks for more memory than its QOS allows per job",
+    "QOSMinGRES": "asks for fewer GPUs than its QOS requires",
+    "AssocMaxWallDurationPerJobLimit": "asks for more time than your account allows per job",
+    "AssocMaxGRESPerJob": "asks for more GPUs than your account allows per job",
+    "AssocMaxCpuPerJobLimit": "asks for more CPUs than your account allows per job",
+    "AssocMaxNodesPerJobLimit": "asks for more nodes than your account allows per job",
+    "AssocMaxMemPerJob": "asks for more memory than your account allows per job",
+}
+
+
+def never_starts(reason: str | None) -> str | None:
+    """Why a pending job with this squeue reason can never start, or None if it may.
+
+    Takes the reason as squeue prints it (`PartitionTimeLimit`, `BadConstraints`,
+    `ReqNodeNotAvail, UnavailableNodes:...`): only the first word counts."""
+    if not reason:
+        return None
+    word = re.split(r"[\s,(]", reason.strip(), maxsplit=1)[0]
+    return _NEVER.get(word)

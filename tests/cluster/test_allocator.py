@@ -121,6 +121,34 @@ def test_interrupting_the_allocation_cancels_everything_submitted(a_cluster: Clu
     assert states and all(s.startswith("CANCELLED") for s in states.values()), states
 
 
+def test_a_request_that_can_never_start_fails_saying_why(a_cluster: Cluster) -> None:
+    # The admin lowers the partition's time limit while the request waits: Slurm keeps
+    # the jobs queued for ever (PartitionTimeLimit). The fan-out cancels them and says so.
+    block(a_cluster, "gpu-a6000", "a6000", 8, nodes=2)
+    req = Request.build(gpus=8, gpu_type="a6000", time="1h", name=unique("never"))
+    seen: list[str] = []
+
+    async def allocate() -> None:
+        task = asyncio.ensure_future(
+            Allocator(a_cluster, poll_s=0.5).allocate(req, on_event=lambda e: seen.append(e.state))
+        )
+        while "pending" not in seen:
+            assert not task.done(), task.result()
+            await asyncio.sleep(0.1)
+        as_admin("scontrol", "update", "PartitionName=gpu-a6000", "MaxTime=00:30:00")
+        await asyncio.wait_for(task, timeout=90)
+
+    try:
+        with pytest.raises(SlurmError, match="can ever start") as caught:
+            run_sync(allocate())
+    finally:
+        as_admin("scontrol", "update", "PartitionName=gpu-a6000", "MaxTime=3-00:00:00")
+    assert "PartitionTimeLimit" in str(caught.value)
+    assert "more time than the partition allows" in str(caught.value)
+    assert "%rv_status" in (caught.value.hint or "")
+    assert queued_or_running(req) == []
+
+
 def test_dry_run_returns_scripts_and_submits_nothing(a_cluster: Cluster) -> None:
     req = Request.build(gpus=4, time="4h", name="dry")
     dry = run_sync(Allocator(a_cluster).dry_run(req))
