@@ -218,9 +218,12 @@ class ProxyHandler(websocket.WebSocketHandler, JupyterHandler):
             if name.strip().lower() not in HOP_BY_HOP:
                 self.add_header(name.strip(), value.strip())
 
-    def _on_chunk(self, chunk: bytes) -> None:
+    def _on_chunk(self, chunk: bytes) -> Any:
+        # Returning the flush makes tornado's client read no more from the app until the
+        # browser has taken this chunk: a slow browser (or a paused download) holds the
+        # app back, instead of the server buffering the whole response in memory.
         self.write(chunk)
-        self.flush()
+        return self.flush()
 
     # -- WebSocket ----------------------------------------------------------------------
 

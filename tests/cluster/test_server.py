@@ -9,6 +9,7 @@ import http.client
 import json
 import os
 import random
+import socket
 import time
 import uuid
 from collections.abc import Iterator
@@ -134,6 +135,42 @@ def test_proxy_reaches_an_app_in_the_job_without_our_credentials(
     unauthenticated = call(a_server, "GET", f"{base}/hello", token=False)
     assert unauthenticated.status in (302, 403)
     assert b"rvtest" not in unauthenticated.body and node.encode() not in unauthenticated.body
+
+
+def test_a_slow_download_is_not_buffered_by_the_server(
+    a_server: Server, a_web_job: tuple[str, int]
+) -> None:
+    # A browser that reads slowly (or a paused download) must hold the app back through
+    # the proxy, not make the Jupyter server keep the rest of the response in memory.
+    job_id, port = a_web_job
+    url = urlsplit(a_server.url)
+    rss_before = rss_mb(a_server.proc.pid)
+    sock = socket.create_connection((url.hostname, url.port), timeout=30)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 64 << 10)
+    sock.sendall(
+        f"GET /rv/proxy/{job_id}/{port}/bytes?mb=400 HTTP/1.1\r\nHost: {url.netloc}\r\n"
+        f"Authorization: token {a_server.token}\r\n\r\n".encode()
+    )
+    try:
+        got = 0
+        while got < 4 << 20:  # the first 4 MiB, then the reader stalls
+            got += len(sock.recv(1 << 16))
+        time.sleep(5)  # unthrottled, the proxy would pull all 400 MiB meanwhile
+        grown = rss_mb(a_server.proc.pid) - rss_before
+        assert grown < 100, f"the server grew by {grown:.0f} MB for a stalled download"
+        while got < 40 << 20:  # and the download goes on when the reader does
+            chunk = sock.recv(1 << 20)
+            assert chunk, "the proxy ended the stalled download"
+            got += len(chunk)
+    finally:
+        sock.close()
+
+
+def rss_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    raise AssertionError(f"no VmRSS for {pid}")
 
 
 def test_proxy_carries_websockets(a_server: Server, a_web_job: tuple[str, int]) -> None:
