@@ -217,21 +217,28 @@ class Cluster:
         await self.connection.stream(f"sh -c {shlex.quote(script)}", on_output)
 
     async def _log_path(self, job_id: str, err: bool) -> str:
-        q, acct = await self.connection.batch(
-            [slurm.squeue.command(job_ids=[job_id]), slurm.sacct.command([job_id], steps=False)]
-        )
-        # squeue knows a live job's name for sure; accounting may hold an older job that
-        # had the same id (ids wrap), so take its latest record.
-        live = slurm.parse_squeue(q.stdout) if q.exit_status == 0 else []
-        past = sorted(
-            slurm.parse_sacct(acct.stdout) if acct.exit_status == 0 else [],
-            key=lambda r: r.submit or datetime.min,
-        )
-        name = live[0].name if live else (past[-1].name if past else None)
-        if name is None:
-            raise RequestError(f"No job {job_id} among your jobs.", hint="%rv_ps lists them.")
         paths = RemotePaths(await self.auser())
-        return f"{paths.logs}/{name}-{job_id}.{'err' if err else 'out'}"
+        ext = "err" if err else "out"
+        # A queued or running job's name is certain. A job that has ended is found by its
+        # id among the logs instead: accounting may hold only a placeholder record for it
+        # for a while (named "allocation", no partition), and ids wrap, so take the newest.
+        q, found = await self.connection.batch(
+            [
+                slurm.squeue.command(job_ids=[job_id]),
+                f"ls -t -- {shlex.quote(paths.logs)}/*-{shlex.quote(f'{job_id}.{ext}')} "
+                "2>/dev/null | head -n 1",
+            ]
+        )
+        live = slurm.parse_squeue(q.stdout) if q.exit_status == 0 else []
+        if live:
+            return f"{paths.logs}/{live[0].name}-{job_id}.{ext}"
+        if found.stdout.strip():
+            return found.stdout.strip().splitlines()[0]
+        raise RequestError(
+            f"No job {job_id} is queued or running, and {paths.logs} holds no log of it.",
+            hint="%rv_ps lists your jobs. rv keeps the logs of the jobs it submits there; "
+            "others are where their sbatch --output said.",
+        )
 
     async def aexec(self, command: str, *, timeout: float = 120) -> Completed:
         """Run the user's own shell command on the login node; any exit status is returned."""

@@ -58,6 +58,22 @@ class Event:
     job_id: str | None
     state: str
     reason: str | None = None
+    start: datetime | None = None  # Slurm's estimated start, while pending
+
+    def row(self) -> dict[str, Any]:
+        """As the faces show it (a table row, a JSON object)."""
+        return {
+            "strategy": self.strategy.key, "partition": self.strategy.shape.gpu.partition,
+            "job": self.job_id, "state": self.state, "reason": self.reason,
+            "start": self.start.isoformat(sep=" ", timespec="minutes") if self.start else None,
+        }  # fmt: skip
+
+    def line(self) -> str:
+        """One line of text: `gpu-a40 job 12 pending (Resources), starts ~2026-11-25 16:40`."""
+        why = f" ({self.reason})" if self.reason else ""
+        start = self.row()["start"]
+        when = f", starts ~{start}" if start else ""
+        return f"{self.strategy.shape.gpu.partition} job {self.job_id} {self.state}{why}{when}"
 
 
 @dataclass
@@ -250,7 +266,9 @@ class Allocator:
                 for job_id, s in submitted.items():
                     j = jobs.get(job_id)
                     state = j.state.value if j else "gone"
-                    on_event(Event(s, job_id, state, j.reason if j else None))
+                    pending = j is not None and j.state == JobState.pending
+                    start = j.start_time if j is not None and pending else None
+                    on_event(Event(s, job_id, state, j.reason if j else None, start))
             running = [i for i in ids if i in jobs and jobs[i].state == JobState.running]
             claimed = won.stdout.strip()
             if not running and not claimed:

@@ -72,6 +72,7 @@ class RvProvisioner(KernelProvisionerBase):
         self.remote_ports: dict[str, int] = {}
         self.launches = 0
         self.tunnel: Tunnel | None = None
+        self._waiting: dict[str, Any] = {}  # strategy key -> its latest fan-out Event
         self.ended: str | None = None  # why the kernel is gone, once it is
         self.status = "not started"
         self._remote_id: str | None = None
@@ -204,6 +205,7 @@ class RvProvisioner(KernelProvisionerBase):
             "status": self.status, "pending": self.pending, "job": self.job,
             "node": self.node, "allocated": self.allocated, "ended": self.ended,
             "transport": self.tunnel.transport if self.tunnel else "none",
+            "strategies": [e.row() for e in self._waiting.values()] if self.pending else [],
         }  # fmt: skip
 
     async def poll(self) -> int | None:
@@ -368,10 +370,11 @@ class RvProvisioner(KernelProvisionerBase):
         self.node = expand_hostlist(alloc.node_list)[0]
 
     def _on_event(self, event: Any) -> None:
-        where = event.strategy.shape.gpu.partition
-        why = f" ({event.reason})" if event.reason else ""
-        self.status = f"waiting for a GPU: {where} job {event.job_id} {event.state}{why}"
-        self.log.info("rv-jupyter kernel %s: %s", self.kernel_id, self.status)
+        self._waiting[event.strategy.key] = event
+        status = "waiting for a GPU: " + "; ".join(e.line() for e in self._waiting.values())
+        if status != self.status:  # the fan-out reports every poll; log what changed
+            self.status = status
+            self.log.info("rv-jupyter kernel %s: %s", self.kernel_id, status)
 
     async def _acheck(self, ask_slurm: bool = True) -> None:
         if self._remote_id is None or self.ended is not None:

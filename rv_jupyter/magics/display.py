@@ -15,31 +15,51 @@ class Progress:
     """A live table of the fan-out in the cell's output (one row per strategy)."""
 
     def __init__(self) -> None:
-        from IPython.display import HTML, display
+        from IPython.display import display
 
         self._rows: dict[str, Event] = {}
-        self._handle = display(HTML("<i>probing the queue…</i>"), display_id=True)
+        self._handle = display(_Note("probing the queue…"), display_id=True)
 
     def update(self, event: Event) -> None:
-        from IPython.display import HTML
-
         self._rows[event.strategy.key] = event
-        body = "".join(
-            f"<tr><td>{html.escape(e.strategy.describe())}</td><td>{e.job_id or ''}</td>"
-            f"<td>{html.escape(e.state)}</td><td>{html.escape(e.reason or '')}</td></tr>"
-            for e in self._rows.values()
-        )
         if self._handle is not None:
-            self._handle.update(
-                HTML(f"<table><tr><th>strategy</th><th>job</th><th>state</th><th>reason</th>"
-                     f"</tr>{body}</table>")
-            )  # fmt: skip
+            self._handle.update(_StrategyTable(list(self._rows.values())))
 
     def done(self, text: str) -> None:
-        from IPython.display import HTML
-
         if self._handle is not None:
-            self._handle.update(HTML(html.escape(text).replace("\n", "<br>")))
+            self._handle.update(_Note(text))
+
+
+class _Note:
+    """A line of progress, readable in HTML and in plain-text front ends alike."""
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+
+    def _repr_html_(self) -> str:
+        return html.escape(self.text).replace("\n", "<br>")
+
+    def __repr__(self) -> str:
+        return self.text
+
+
+class _StrategyTable:
+    """The fan-out's strategies: a table in HTML front ends, lines of text elsewhere."""
+
+    def __init__(self, events: list[Event]) -> None:
+        self.events = events
+
+    def _repr_html_(self) -> str:
+        head = "".join(f"<th>{h}</th>" for h in ("strategy", "job", "state", "reason", "starts"))
+        body = "".join(
+            "<tr>" + "".join(f"<td>{html.escape(str(c or ''))}</td>" for c in (
+                e.strategy.describe(), e.job_id, e.state, e.reason, e.row()["start"])) + "</tr>"
+            for e in self.events
+        )  # fmt: skip
+        return f"<table><tr>{head}</tr>{body}</table>"
+
+    def __repr__(self) -> str:
+        return "\n".join(f"{e.strategy.key}: {e.line()}" for e in self.events)
 
 
 def strategies_frame(strategies: list[Any], skipped: dict[str, str]) -> pd.DataFrame:

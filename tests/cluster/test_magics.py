@@ -79,7 +79,7 @@ def test_dry_run_and_cost_submit_nothing(rv) -> None:  # type: ignore[no-untyped
         ("rv_stop", "", "Name the jobs"),
         ("rv_stop", "999999", "Not among your queued or running jobs: 999999"),
         ("rv_cost", "--gpu 40", "at most 32 GPUs"),
-        ("rv_logs", "999999", "No job 999999 among your jobs"),
+        ("rv_logs", "999999", "No job 999999 is queued or running"),
     ],
 )
 def test_bad_input_is_one_line_usage_error(rv, magic: str, line: str, message: str) -> None:  # type: ignore[no-untyped-def]

@@ -140,12 +140,15 @@ def test_pending_kernel_is_listed_with_its_reason_and_shutdown_cancels_it(
     deadline = time.monotonic() + 60
     while True:
         listed = {k["kernel_id"]: k for k in call(s, "GET", "/rv/api/kernels").json()}
-        if kernel_id in listed and "pending" in listed[kernel_id]["status"]:
+        rows = listed[kernel_id]["strategies"] if kernel_id in listed else []
+        if any(r["state"] == "pending" and r["reason"] for r in rows):  # Slurm has said why
             break
         assert time.monotonic() < deadline, f"no pending status: {listed}"
         time.sleep(0.5)
     assert listed[kernel_id]["pending"] is True
     assert "gpu-a40" in listed[kernel_id]["status"]
+    assert "waiting for a GPU" in listed[kernel_id]["status"]
+    assert all(r["partition"] == "gpu-a40" and r["job"] for r in rows), rows
     assert rv_jobs(), "its job should be queued"
     t0 = time.monotonic()
     assert call(s, "DELETE", f"/api/kernels/{kernel_id}").status == 204
