@@ -71,7 +71,10 @@ class Tunnel:
 
     def target(self, relay_command: str, remote: dict[str, int], node: str | None) -> None:
         """Where connections go from now on (a new kernel after a restart, say)."""
+        self._let_node_go()
         self.relay_command, self.remote, self.node = relay_command, dict(remote), node
+        if node:
+            self.connection.nodes.hold(node)
         self._drop_relay()
         self._drop_direct()
 
@@ -82,6 +85,12 @@ class Tunnel:
         self._servers.clear()
         self._drop_relay()
         self._drop_direct()
+        self._let_node_go()
+
+    def _let_node_go(self) -> None:
+        if self.node:
+            self.connection.nodes.release(self.node)
+            self.node = None
 
     # -- internals ----------------------------------------------------------------------
 
@@ -94,7 +103,7 @@ class Tunnel:
             return
         if self.node and time.monotonic() >= self._srun_until:
             try:
-                remote = await self.connection.open_on_node(self.node, port)
+                remote = await self.connection.nodes.open(self.node, port)
             except NodeLinkError as exc:
                 log.warning("rv-jupyter: kernel traffic goes through srun (slower): %s", exc)
                 self._srun_until = time.monotonic() + SRUN_FOR_S

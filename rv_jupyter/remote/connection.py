@@ -1,7 +1,8 @@
 """One asyncssh connection per cluster, shared by everything in the process.
 
-The only module that awaits SSH. asyncssh errors are translated here, once, into the
-`rv_jupyter.errors` tree; nothing above sees an asyncssh exception.
+With nodes.py (its SSH connections into compute nodes), the only module that awaits SSH.
+asyncssh errors are translated here, once, into the `rv_jupyter.errors` tree; nothing
+above sees an asyncssh exception.
 """
 
 from __future__ import annotations
@@ -25,10 +26,10 @@ from rv_jupyter.errors import (
     HostKeyChanged,
     HostKeyUnknown,
     HostUnreachable,
-    NodeLinkError,
     SshError,
 )
 from rv_jupyter.remote.batch import Completed, build_script, new_token, split_output
+from rv_jupyter.remote.nodes import NodeLinks
 from rv_jupyter.remote.target import SshTarget
 
 # asyncssh's own choices, AES-GCM first: with the AES instructions of any recent laptop it
@@ -44,7 +45,7 @@ _CIPHERS = (
 )
 _DEFAULT_KEYS = ("id_ed25519", "id_ecdsa", "id_ed25519_sk", "id_ecdsa_sk", "id_rsa")
 # What "the connection went away" looks like from asyncssh and the socket layer.
-_DROPPED = (
+DROPPED = (
     asyncssh.ConnectionLost,
     asyncssh.DisconnectError,
     asyncssh.ChannelOpenError,
@@ -67,10 +68,7 @@ class Connection:
         # Exec channels opened: one per run() or batch(), so tests can count round trips.
         self.channels_opened = 0
         self.connects = 0
-        self.node_connects = 0
-        # SSH connections to compute nodes, tunnelled through this one (see open_on_node).
-        self._nodes: dict[str, asyncssh.SSHClientConnection] = {}
-        self._node_lock: asyncio.Lock | None = None
+        self.nodes = NodeLinks(self)  # SSH into compute nodes, tunnelled through this
 
     @classmethod
     def for_target(cls, target: SshTarget) -> Connection:
@@ -173,7 +171,7 @@ class Connection:
                 await asyncio.gather(pump(proc.stdout, False), pump(proc.stderr, True))
                 await proc.wait()
                 return proc.exit_status
-        except _DROPPED as exc:
+        except DROPPED as exc:
             raise ConnectionLost(
                 f"The connection to {self.target.describe()} dropped while running "
                 f"`{_short(command)}`.",
@@ -186,7 +184,7 @@ class Connection:
         self.channels_opened += 1
         try:
             return await conn.create_process(command, encoding=None)
-        except _DROPPED:
+        except DROPPED:
             await self._reset()
             conn = await self._ensure()
             return await conn.create_process(command, encoding=None)
@@ -197,7 +195,7 @@ class Connection:
         conn = await self._ensure()
         try:
             return await conn.forward_local_path_to_port(path, host, port)
-        except _DROPPED:
+        except DROPPED:
             await self._reset()
             conn = await self._ensure()
             return await conn.forward_local_path_to_port(path, host, port)
@@ -209,28 +207,13 @@ class Connection:
         conn = await self._ensure()
         return await conn.forward_local_port(listen_host, local_port, host, port)
 
-    async def open_on_node(self, node: str, port: int) -> tuple[Any, Any]:
-        """A stream to `port` on `node`'s own loopback: a direct-tcpip channel of an SSH
-        connection to the node, tunnelled through this one (`ssh -J login node`). Rivanna
-        lets a user onto a node while they have a job there (pam_slurm_adopt).
-
-        Raises NodeLinkError when the node cannot be reached this way, ConnectionLost
-        when the connection fails on the way."""
-        link = await self._node_link(node)
-        try:
-            return await link.open_connection("127.0.0.1", port)
-        except asyncssh.ChannelOpenError as exc:
-            reason = f"{node} refused a connection to its port {port}: {exc.reason}."
-            raise ConnectionLost(reason) from None
-        except _DROPPED as exc:
-            self._nodes.pop(node, None)
-            raise ConnectionLost(f"The SSH connection to {node} dropped.") from exc
+    async def alogin(self) -> asyncssh.SSHClientConnection:
+        """The open asyncssh connection (opened if need be), for nodes.py's tunnels."""
+        return await self._ensure()
 
     async def close(self) -> None:
         """Close the connection; the next command opens a new one."""
-        nodes, self._nodes = list(self._nodes.values()), {}
-        for link in nodes:
-            link.close()
+        self.nodes.close()
         conn, self._conn = self._conn, None
         if conn is not None:
             conn.close()
@@ -263,7 +246,7 @@ class Connection:
                 f"{self.target.describe()}.",
                 hint="The cluster may be busy; try again, or raise the timeout.",
             ) from exc
-        except _DROPPED as exc:
+        except DROPPED as exc:
             raise _Dropped() from exc
         if proc.exit_status is None and proc.exit_signal is None:
             # The channel closed without an exit status: the connection went away.
@@ -278,47 +261,15 @@ class Connection:
         if self._loop is not loop:
             # asyncssh connections belong to the loop that made them.
             self._conn, self._loop, self._lock = None, loop, asyncio.Lock()
-            self._nodes, self._node_lock = {}, asyncio.Lock()
+            self.nodes.new_loop()
         assert self._lock is not None
         async with self._lock:
             if self._conn is None or self._conn.is_closed():
                 self._conn = await self._open()
             return self._conn
 
-    async def _node_link(self, node: str) -> asyncssh.SSHClientConnection:
-        login = await self._ensure()
-        assert self._node_lock is not None
-        async with self._node_lock:  # not the login's lock: commands go on meanwhile
-            link = self._nodes.get(node)
-            if link is not None and not link.is_closed():
-                return link
-            t = self.target
-            opts = _connect_options(t)
-            opts.pop("port", None)
-            opts.update(tunnel=login, username=login.get_extra_info("username") or t.user)
-            self.node_connects += 1
-            try:
-                link = await asyncssh.connect(node, **opts)
-                # OpenSSH's sshd sets TCP_NODELAY on a connection's socket when it starts
-                # its first session; a connection used only for forwarding keeps Nagle on,
-                # and each reply's second small write then waits ~40 ms for a delayed ACK.
-                await link.run("true", check=False)
-            except asyncssh.HostKeyNotVerifiable as exc:
-                raise NodeLinkError(
-                    f"The host key of {node} is not in {_known_hosts_path(t)}.",
-                    hint=f"`ssh-keyscan {node}` on the login node prints it; check it and add "
-                    f"the line to {_known_hosts_path(t)}. Until then kernels on {node} are "
-                    "reached through srun, which is slower.",
-                ) from exc
-            except asyncssh.PermissionDenied as exc:
-                raise NodeLinkError(f"{node} did not let this user in over SSH.") from exc
-            except (OSError, asyncssh.Error, asyncio.TimeoutError) as exc:
-                raise NodeLinkError(f"Cannot reach {node} over SSH: {_reason(exc)}.") from exc
-            self._nodes[node] = link
-            return link
-
     async def _reset(self) -> None:
-        self._nodes.clear()  # they ran inside the connection being dropped
+        self.nodes.forget()
         conn, self._conn = self._conn, None
         if conn is not None:
             conn.abort()
@@ -334,7 +285,7 @@ class Connection:
                 "your SSH agent and ~/.ssh keys.",
             )
         try:
-            return await asyncssh.connect(t.host, **_connect_options(t))
+            return await asyncssh.connect(t.host, **connect_options(t))
         except asyncssh.HostKeyNotVerifiable as exc:
             raise await _host_key_error(t) from exc
         except asyncssh.PermissionDenied as exc:
@@ -347,7 +298,7 @@ class Connection:
             raise SshError(f"{t.describe()} closed the connection: {exc}.") from exc
         except (OSError, asyncio.TimeoutError) as exc:
             raise HostUnreachable(
-                f"Cannot reach {t.describe()}: {_reason(exc)}.",
+                f"Cannot reach {t.describe()}: {reason(exc)}.",
                 hint="Are you on the UVA VPN? Off-grounds the login nodes answer only "
                 "through it. Otherwise check the host name and port in your rv config.",
             ) from exc
@@ -357,7 +308,7 @@ class _Dropped(Exception):
     """Internal: the connection went away under a command."""
 
 
-def _connect_options(t: SshTarget) -> dict[str, Any]:
+def connect_options(t: SshTarget) -> dict[str, Any]:
     opts: dict[str, Any] = {
         "connect_timeout": t.connect_timeout,
         "keepalive_interval": t.keepalive_interval,
@@ -381,13 +332,13 @@ def _connect_options(t: SshTarget) -> dict[str, Any]:
     return opts
 
 
-def _known_hosts_path(t: SshTarget) -> Path:
+def known_hosts_path(t: SshTarget) -> Path:
     return Path(t.known_hosts or "~/.ssh/known_hosts").expanduser()
 
 
 async def _host_key_error(t: SshTarget) -> SshError:
     shown = f"[{t.host}]:{t.port}" if t.port and t.port != 22 else t.host
-    path = _known_hosts_path(t)
+    path = known_hosts_path(t)
     fingerprint = "unknown"
     try:
         key = await asyncssh.get_server_host_key(
@@ -438,7 +389,7 @@ def _keys_tried(t: SshTarget) -> list[str]:
     return tried or ["none found (no ~/.ssh/id_* keys and no SSH agent)"]
 
 
-def _reason(exc: BaseException) -> str:
+def reason(exc: BaseException) -> str:
     if isinstance(exc, ConnectionRefusedError):
         return "connection refused"
     if isinstance(exc, socket.gaierror):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 import socket
 import subprocess
 from collections.abc import Callable
@@ -17,7 +18,10 @@ from rv_jupyter.errors import (
     HostKeyChanged,
     HostKeyUnknown,
     HostUnreachable,
+    NodeLinkError,
 )
+from rv_jupyter.remote.connection import Connection
+from rv_jupyter.session import Cluster
 
 Variant = Callable[..., Path]
 
@@ -91,9 +95,6 @@ def test_a_known_hosts_file_not_made_yet_trusts_nothing(
 
 async def test_the_connection_prefers_aes_gcm(a_config_path: Path) -> None:
     # sshd offers ChaCha20 first too; ours is the client's order, which decides.
-    from rv_jupyter.remote.connection import Connection
-    from rv_jupyter.session import Cluster
-
     conn = Connection(Cluster.from_config(str(a_config_path)).target)
     async with conn:
         assert (await conn._ensure()).get_extra_info("send_cipher") == "aes128-gcm@openssh.com"
@@ -103,10 +104,6 @@ async def test_a_node_without_a_known_host_key_is_refused(
     a_config_path: Path, a_config_variant: Variant, tmp_path: Path
 ) -> None:
     # The login node is trusted; a node behind it is not, until its own key is known.
-    from rv_jupyter.errors import NodeLinkError
-    from rv_jupyter.remote.connection import Connection
-    from rv_jupyter.session import Cluster
-
     trusted = Path(str(rv_jupyter.config.load(a_config_path).connection.known_hosts))
     login_only = tmp_path / "login_only"
     login_only.write_text(trusted.read_text().splitlines()[0] + "\n")
@@ -114,12 +111,38 @@ async def test_a_node_without_a_known_host_key_is_refused(
     conn = Connection(Cluster.from_config(str(config)).target)
     async with conn:
         assert "rvtest" in (await conn.run("whoami")).stdout
-        with pytest.raises(NodeLinkError, match="host key of udc-cpu-1"):
-            await conn.open_on_node("udc-cpu-1", 22)
+        with pytest.raises(NodeLinkError, match="host key of udc-cpu-1 is neither in"):
+            await conn.nodes.open("udc-cpu-1", 22)
     # With the full file the node lets us in; nothing listens on its loopback's port 22
     # (its sshd is on its cluster address), and that is what the error says.
     conn = Connection(Cluster.from_config(str(a_config_path)).target)
     async with conn:
         with pytest.raises(ConnectionLost, match="udc-cpu-1 refused a connection to its port 22"):
-            await conn.open_on_node("udc-cpu-1", 22)
-        assert conn.node_connects == 1
+            await conn.nodes.open("udc-cpu-1", 22)
+        assert conn.nodes.connects == 1
+
+
+async def test_a_node_key_the_cluster_lists_is_trusted(
+    a_config_path: Path, a_config_variant: Variant, tmp_path: Path
+) -> None:
+    # Not in the laptop's known_hosts, but in the user's known_hosts on the cluster (as
+    # `ssh node` from the login node leaves it), read through the verified login node.
+    trusted = Path(str(rv_jupyter.config.load(a_config_path).connection.known_hosts))
+    lines = trusted.read_text().splitlines()
+    login_only = tmp_path / "login_only"
+    login_only.write_text(lines[0] + "\n")
+    on_cluster = Path("/home/rvtest/.ssh/known_hosts")
+    assert not on_cluster.exists()
+    on_cluster.write_text("".join(f"{line}\n" for line in lines[1:] if "udc-cpu-1" in line))
+    shutil.chown(on_cluster, "rvtest", "rvtest")
+    try:
+        config = a_config_variant(connection={"known_hosts": str(login_only)})
+        conn = Connection(Cluster.from_config(str(config)).target)
+        async with conn:
+            with pytest.raises(ConnectionLost, match="udc-cpu-1 refused a connection to its"):
+                await conn.nodes.open("udc-cpu-1", 22)  # in: only the port is closed
+            assert conn.nodes.linked == ["udc-cpu-1"]
+            with pytest.raises(NodeLinkError, match="host key of udc-cpu-2"):
+                await conn.nodes.open("udc-cpu-2", 22)  # a node the cluster's list lacks
+    finally:
+        on_cluster.unlink()

@@ -1,0 +1,137 @@
+"""SSH connections into compute nodes, tunnelled through the login connection.
+
+What `ssh -J login node` does: Rivanna lets a user onto a node where they have a job
+(pam_slurm_adopt). Remote kernels use it to reach their ports on the node's loopback
+without Slurm's stdio forwarding in the way. A node's host key is checked like the login
+node's: it must be in the local known_hosts, or in the cluster's own lists as the login
+node (already verified) shows them: /etc/ssh/ssh_known_hosts, which the admins keep, and
+the user's ~/.ssh/known_hosts there. A key found nowhere is never accepted.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import asyncssh
+
+from rv_jupyter.errors import ConnectionLost, NodeLinkError
+
+if TYPE_CHECKING:
+    from rv_jupyter.remote.connection import Connection
+
+CLUSTER_KNOWN_HOSTS = ("/etc/ssh/ssh_known_hosts", "~/.ssh/known_hosts")
+
+
+class NodeLinks:
+    """The SSH connections of one login connection into its cluster's nodes."""
+
+    def __init__(self, login: Connection) -> None:
+        self.login = login
+        self.connects = 0
+        self._links: dict[str, asyncssh.SSHClientConnection] = {}
+        self._users: dict[str, int] = {}  # node -> things holding it (see hold)
+        self._lock: asyncio.Lock | None = None
+
+    @property
+    def linked(self) -> list[str]:
+        """Nodes with an open SSH connection now."""
+        return sorted(n for n, link in self._links.items() if not link.is_closed())
+
+    async def open(self, node: str, port: int) -> tuple[Any, Any]:
+        """A stream to `port` on `node`'s own loopback (a direct-tcpip channel).
+
+        Raises NodeLinkError when the node cannot be reached this way, ConnectionLost
+        when the connection fails on the way."""
+        from rv_jupyter.remote.connection import DROPPED
+
+        link = await self._link(node)
+        try:
+            return await link.open_connection("127.0.0.1", port)
+        except asyncssh.ChannelOpenError as exc:
+            reason = f"{node} refused a connection to its port {port}: {exc.reason}."
+            raise ConnectionLost(reason) from None
+        except DROPPED as exc:
+            self._links.pop(node, None)
+            raise ConnectionLost(f"The SSH connection to {node} dropped.") from exc
+
+    def hold(self, node: str) -> None:
+        """Something will reach `node` through open() until it calls release()."""
+        self._users[node] = self._users.get(node, 0) + 1
+
+    def release(self, node: str) -> None:
+        """The last holder gone, the node's SSH connection closes (its job may be over)."""
+        left = self._users.get(node, 0) - 1
+        if left > 0:
+            self._users[node] = left
+            return
+        self._users.pop(node, None)
+        link = self._links.pop(node, None)
+        if link is not None:
+            link.close()
+
+    def close(self) -> None:
+        """Close every node's connection (the login connection is closing)."""
+        links, self._links = list(self._links.values()), {}
+        for link in links:
+            link.close()
+
+    def forget(self) -> None:
+        """The login connection dropped, and these ran inside it."""
+        self._links.clear()
+
+    def new_loop(self) -> None:
+        """asyncssh connections and locks belong to the loop that made them."""
+        self._links, self._lock = {}, asyncio.Lock()
+
+    async def _link(self, node: str) -> asyncssh.SSHClientConnection:
+        from rv_jupyter.remote.connection import connect_options, known_hosts_path, reason
+
+        login = await self.login.alogin()
+        if self._lock is None:
+            self._lock = asyncio.Lock()
+        async with self._lock:  # not the login's lock: commands go on meanwhile
+            link = self._links.get(node)
+            if link is not None and not link.is_closed():
+                return link
+            t = self.login.target
+            local = known_hosts_path(t)
+            opts = connect_options(t)
+            opts.pop("port", None)
+            opts.update(
+                tunnel=login,
+                username=login.get_extra_info("username") or t.user,
+                known_hosts=asyncssh.import_known_hosts(await self._known_text(local)),
+            )
+            self.connects += 1
+            try:
+                link = await asyncssh.connect(node, **opts)
+                # OpenSSH's sshd sets TCP_NODELAY on a connection's socket when it starts
+                # its first session; a connection used only for forwarding keeps Nagle on,
+                # and each reply's second small write then waits ~40 ms for a delayed ACK.
+                await link.run("true", check=False)
+            except asyncssh.HostKeyNotVerifiable as exc:
+                raise NodeLinkError(
+                    f"The host key of {node} is neither in {local} nor in the cluster's "
+                    f"{' or '.join(CLUSTER_KNOWN_HOSTS)}.",
+                    hint=f"`ssh {node}` once from the login node (while you have a job there) "
+                    "records it on the cluster. Until then kernels on "
+                    f"{node} are reached through srun, which is slower.",
+                ) from exc
+            except asyncssh.PermissionDenied as exc:
+                raise NodeLinkError(f"{node} did not let this user in over SSH.") from exc
+            except (OSError, asyncssh.Error, asyncio.TimeoutError) as exc:
+                raise NodeLinkError(f"Cannot reach {node} over SSH: {reason(exc)}.") from exc
+            self._links[node] = link
+            return link
+
+    async def _known_text(self, local: Path) -> str:
+        """The local known_hosts and the cluster's lists, as one known_hosts text."""
+        try:
+            text = local.read_text() if local.exists() else ""
+        except OSError:
+            text = ""
+        files = " ".join(CLUSTER_KNOWN_HOSTS)
+        done = await self.login.run(f"cat {files} 2>/dev/null; true", check=False)
+        return text + "\n" + done.stdout
