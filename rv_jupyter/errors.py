@@ -68,6 +68,10 @@ class HostKeyChanged(HostKeyError):
     """known_hosts has an entry for the server, but a different key."""
 
 
+class PortClosed(SshError):
+    """Nothing accepted a connection on that host and port (as seen from the cluster)."""
+
+
 class NodeLinkError(SshError):
     """SSH straight to a compute node is not possible (host key, access, network)."""
 

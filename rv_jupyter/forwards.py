@@ -1,6 +1,8 @@
 """Ports of your running jobs, reached through the one SSH connection.
 
-Two kinds of forward, both direct-tcpip channels from the login node to the job's node:
+Two kinds of forward; each connection through them reaches the port on the job's node
+whether the program there listens on the node's address or on its loopback only (see
+remote/node_ports.py):
 
 - proxy forwards listen on a Unix socket in a private (0700) directory, so the Jupyter
   server extension can proxy `/rv/proxy/<job>/<port>/` to them while no other local user
@@ -90,7 +92,7 @@ class ListeningPort:
     port: int
     pid: int
     process: str
-    loopback_only: bool  # bound to 127.0.0.1/::1: the login node (and the proxy) cannot reach it
+    loopback_only: bool  # bound to 127.0.0.1/::1: reached over SSH into the node
 
 
 def check_port(port: int | str) -> int:

@@ -30,6 +30,7 @@ import time
 from typing import TYPE_CHECKING, Any
 
 from rv_jupyter.errors import NodeLinkError
+from rv_jupyter.remote.splice import splice
 
 if TYPE_CHECKING:
     from rv_jupyter.remote.connection import Connection
@@ -140,20 +141,8 @@ class Tunnel:
     async def _splice(self, reader: Any, w: Any, r_reader: Any, r_writer: Any) -> None:
         pair = (w, r_writer)
         self._direct.add(pair)
-
-        async def pump(src: Any, dst: Any) -> None:
-            try:
-                while data := await src.read(1 << 16):
-                    dst.write(data)
-                    await dst.drain()
-            except Exception:  # either side went away: close both
-                pass
-            finally:
-                w.close()
-                r_writer.close()
-
         try:
-            await asyncio.gather(pump(reader, r_writer), pump(r_reader, w))
+            await splice(reader, w, r_reader, r_writer)
         finally:
             self._direct.discard(pair)
 

@@ -140,15 +140,12 @@ class PortLinks:
     @property
     def urls(self) -> list[str]:
         """Proxy paths of the reachable ports."""
-        return [self.url(p.port) for p in self.ports if not p.loopback_only]
+        return [self.url(p.port) for p in self.ports]
 
     def __repr__(self) -> str:
         lines = [f"job {self.job_id} on {self.node}:"]
         for p in self.ports:
-            where = (
-                "(listens on 127.0.0.1 only: bind 0.0.0.0)" if p.loopback_only else self.url(p.port)
-            )
-            lines.append(f"  port {p.port} {p.process}: {where}")
+            lines.append(f"  port {p.port} {p.process}: {self.url(p.port)}")
         if not self.ports:
             lines.append("  no process of the job listens on a TCP port yet")
         return "\n".join(lines)
@@ -157,14 +154,8 @@ class PortLinks:
         rows = []
         for p in self.ports:
             label = html.escape(f"port {p.port}{_by(p)} on {self.node}")
-            if p.loopback_only:
-                rows.append(
-                    f"<li>{label}: listens on 127.0.0.1 only, so the proxy cannot "
-                    "reach it; start it bound to 0.0.0.0 (TensorBoard: --bind_all)</li>"
-                )
-            else:
-                url = html.escape(self.url(p.port), quote=True)
-                rows.append(f"<li><a href='{url}' target='_blank'>{label}</a></li>")
+            url = html.escape(self.url(p.port), quote=True)
+            rows.append(f"<li><a href='{url}' target='_blank'>{label}</a></li>")
         if not rows:
             rows.append("<li>no process of the job listens on a TCP port yet</li>")
         return f"<b>Job {html.escape(self.job_id)}</b><ul>{''.join(rows)}</ul>"

@@ -26,9 +26,11 @@ from rv_jupyter.errors import (
     HostKeyChanged,
     HostKeyUnknown,
     HostUnreachable,
+    PortClosed,
     SshError,
 )
 from rv_jupyter.remote.batch import Completed, build_script, new_token, split_output
+from rv_jupyter.remote.node_ports import NodePortListener
 from rv_jupyter.remote.nodes import NodeLinks
 from rv_jupyter.remote.target import SshTarget
 
@@ -189,23 +191,30 @@ class Connection:
             conn = await self._ensure()
             return await conn.create_process(command, encoding=None)
 
-    async def forward_to_path(self, path: str, host: str, port: int) -> asyncssh.SSHListener:
-        """Listen on the local Unix socket `path`; each connection reaches host:port
-        as seen from the login node (a direct-tcpip channel of this connection)."""
+    async def create_tcp(self, factory: Any, host: str, port: int) -> tuple[Any, Any]:
+        """A direct-tcpip channel to host:port as the login node reaches it, run by the
+        session `factory()` makes; (channel, session). PortClosed if nothing listens."""
         conn = await self._ensure()
         try:
-            return await conn.forward_local_path_to_port(path, host, port)
-        except DROPPED:
+            return await conn.create_connection(factory, host, port)
+        except asyncssh.ChannelOpenError as exc:
+            raise PortClosed(f"{host}:{port} refused the connection: {exc.reason}.") from None
+        except DROPPED as exc:
             await self._reset()
-            conn = await self._ensure()
-            return await conn.forward_local_path_to_port(path, host, port)
+            raise ConnectionLost(f"The connection dropped on the way to {host}:{port}.") from exc
+
+    async def forward_to_path(self, path: str, node: str, port: int) -> NodePortListener:
+        """Listen on the local Unix socket `path`; each connection reaches port on node
+        (see node_ports.py for how)."""
+        await self._ensure()
+        return await NodePortListener(self, node, port).aunix(path)
 
     async def forward_to_port(
-        self, local_port: int, host: str, port: int, *, listen_host: str = "127.0.0.1"
-    ) -> asyncssh.SSHListener:
-        """A plain local TCP forward listen_host:local_port -> host:port (0 picks a port)."""
-        conn = await self._ensure()
-        return await conn.forward_local_port(listen_host, local_port, host, port)
+        self, local_port: int, node: str, port: int, *, listen_host: str = "127.0.0.1"
+    ) -> NodePortListener:
+        """A plain local TCP forward listen_host:local_port -> port on node (0 picks one)."""
+        await self._ensure()
+        return await NodePortListener(self, node, port).atcp(listen_host, local_port)
 
     async def alogin(self) -> asyncssh.SSHClientConnection:
         """The open asyncssh connection (opened if need be), for nodes.py's tunnels."""

@@ -11,12 +11,13 @@ the user's ~/.ssh/known_hosts there. A key found nowhere is never accepted.
 from __future__ import annotations
 
 import asyncio
+import functools
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import asyncssh
 
-from rv_jupyter.errors import ConnectionLost, NodeLinkError
+from rv_jupyter.errors import ConnectionLost, NodeLinkError, PortClosed
 
 if TYPE_CHECKING:
     from rv_jupyter.remote.connection import Connection
@@ -40,18 +41,26 @@ class NodeLinks:
         return sorted(n for n, link in self._links.items() if not link.is_closed())
 
     async def open(self, node: str, port: int) -> tuple[Any, Any]:
-        """A stream to `port` on `node`'s own loopback (a direct-tcpip channel).
+        """A stream (reader, writer) to `port` on `node`'s own loopback."""
+        return await self._channel(node, port, lambda link: link.open_connection)
 
-        Raises NodeLinkError when the node cannot be reached this way, ConnectionLost
-        when the connection fails on the way."""
+    async def create(self, factory: Any, node: str, port: int) -> tuple[Any, Any]:
+        """A channel to `port` on `node`'s loopback run by `factory()`'s session."""
+        return await self._channel(
+            node, port, lambda link: functools.partial(link.create_connection, factory)
+        )
+
+    async def _channel(self, node: str, port: int, how: Any) -> Any:
+        """Raises NodeLinkError when the node cannot be reached this way, PortClosed when
+        nothing listens there, ConnectionLost when the connection fails on the way."""
         from rv_jupyter.remote.connection import DROPPED
 
         link = await self._link(node)
         try:
-            return await link.open_connection("127.0.0.1", port)
+            return await how(link)("127.0.0.1", port)
         except asyncssh.ChannelOpenError as exc:
             reason = f"{node} refused a connection to its port {port}: {exc.reason}."
-            raise ConnectionLost(reason) from None
+            raise PortClosed(reason) from None
         except DROPPED as exc:
             self._links.pop(node, None)
             raise ConnectionLost(f"The SSH connection to {node} dropped.") from exc

@@ -142,17 +142,22 @@ def wait_running(job_id: str, timeout: float = 30) -> None:
 @pytest.fixture
 def a_web_job(a_cluster) -> tuple[str, int]:  # type: ignore[no-untyped-def]
     """web_app.py running in a job of the test user; (job id, port)."""
+    return start_web_app(a_cluster)
+
+
+def start_web_app(cluster, bind: str = "0.0.0.0") -> tuple[str, int]:  # type: ignore[no-untyped-def]
+    """Start web_app.py in a job, listening on `bind` on its node; (job id, port)."""
     path = "/home/rvtest/rv-test-web_app.py"
-    a_cluster.run(f"cat > {path}", stdin=WEB_APP.read_text())
+    cluster.run(f"cat > {path}", stdin=WEB_APP.read_text())
     port = random.randint(20000, 40000)
-    out = a_cluster.run(
+    out = cluster.run(
         f"sbatch --parsable -p standard -t 10 -J web-app -o /home/rvtest/web-app-%j.log "
-        f"--wrap 'exec python3 {path} {port}'"
+        f"--wrap 'exec python3 {path} {port} {bind}'"
     )
     job_id = out.strip().split(";")[0]
     wait_running(job_id)
     deadline = time.monotonic() + 30
-    while "listening" not in a_cluster.run(f"cat /home/rvtest/web-app-{job_id}.log || true"):
+    while "listening" not in cluster.run(f"cat /home/rvtest/web-app-{job_id}.log || true"):
         assert time.monotonic() < deadline, "the web app did not start"
         time.sleep(0.3)
     return job_id, port

@@ -14,11 +14,11 @@ import rv_jupyter
 from rv_jupyter.errors import (
     AuthFailed,
     ConfigError,
-    ConnectionLost,
     HostKeyChanged,
     HostKeyUnknown,
     HostUnreachable,
     NodeLinkError,
+    PortClosed,
 )
 from rv_jupyter.remote.connection import Connection
 from rv_jupyter.session import Cluster
@@ -117,7 +117,7 @@ async def test_a_node_without_a_known_host_key_is_refused(
     # (its sshd is on its cluster address), and that is what the error says.
     conn = Connection(Cluster.from_config(str(a_config_path)).target)
     async with conn:
-        with pytest.raises(ConnectionLost, match="udc-cpu-1 refused a connection to its port 22"):
+        with pytest.raises(PortClosed, match="udc-cpu-1 refused a connection to its port 22"):
             await conn.nodes.open("udc-cpu-1", 22)
         assert conn.nodes.connects == 1
 
@@ -139,7 +139,7 @@ async def test_a_node_key_the_cluster_lists_is_trusted(
         config = a_config_variant(connection={"known_hosts": str(login_only)})
         conn = Connection(Cluster.from_config(str(config)).target)
         async with conn:
-            with pytest.raises(ConnectionLost, match="udc-cpu-1 refused a connection to its"):
+            with pytest.raises(PortClosed, match="udc-cpu-1 refused a connection to its"):
                 await conn.nodes.open("udc-cpu-1", 22)  # in: only the port is closed
             assert conn.nodes.linked == ["udc-cpu-1"]
             with pytest.raises(NodeLinkError, match="host key of udc-cpu-2"):

@@ -11,7 +11,7 @@ import pytest
 from IPython.core.error import UsageError
 
 from rv_jupyter.forwards import Forward
-from tests.cluster.conftest import as_admin, foreign_job
+from tests.cluster.conftest import as_admin, foreign_job, start_web_app
 
 pytestmark = pytest.mark.usefixtures("no_jobs_left")
 
@@ -45,6 +45,21 @@ def test_local_forward_lives_as_long_as_its_object(a_shell, a_web_job) -> None: 
             break
         assert time.monotonic() < deadline, "the local forward outlived its object"
         time.sleep(0.3)
+
+
+def test_a_port_on_the_nodes_loopback_only_is_reached_too(a_shell, a_cluster) -> None:  # type: ignore[no-untyped-def]
+    # Bound to 127.0.0.1 (TensorBoard's default, and what keeps other cluster users out):
+    # the login node cannot reach it, so rv goes over SSH into the node.
+    job_id, port = start_web_app(a_cluster, bind="127.0.0.1")
+    links = a_shell.run_line_magic("rv_forward", f"{job_id} --auto")
+    assert [(p.port, p.loopback_only) for p in links.ports] == [(port, True)]
+    assert links.urls == [f"/rv/proxy/{job_id}/{port}/"]
+    fwd = a_shell.run_line_magic("rv_forward", f"{job_id} {port} --local")
+    url = f"http://127.0.0.1:{fwd.local_port}/hello"
+    hello = json.loads(urllib.request.urlopen(url, timeout=30).read())
+    assert hello["host"] == as_admin("squeue", "-h", "-j", job_id, "-o", "%N").strip()
+    assert fwd._listener.via_node == 1
+    fwd.close()
 
 
 def test_bad_requests_fail_with_one_clear_line(a_shell, a_web_job) -> None:  # type: ignore[no-untyped-def]

@@ -290,12 +290,13 @@ def test_a_jupyter_server_in_a_job_works_through_the_proxy(
 
 def test_tensorboard_in_a_job_through_the_proxy(a_server: Server, a_cluster: Cluster) -> None:
     port = random.randint(20000, 39000)
-    tb = "/opt/rv-tensorboard/bin/tensorboard --logdir /home/rvtest/tb --bind_all"
-    # As it starts (paths below the proxy's), and with --path_prefix (the whole path).
+    tb = "/opt/rv-tensorboard/bin/tensorboard --logdir /home/rvtest/tb"
+    # As it starts (paths below the proxy's; on the node's loopback only, TensorBoard's
+    # default), and on all addresses with --path_prefix (the whole path).
     out = a_cluster.run(
         f"mkdir -p /home/rvtest/tb && sbatch --parsable -p standard -t 10 -J tensorboard "
-        f"--wrap '{tb} --port {port} & "
-        f"exec {tb} --port {port + 1} --path_prefix /rv/proxy/absolute/$SLURM_JOB_ID/{port + 1}'"
+        f"--wrap '{tb} --port {port} & exec {tb} --bind_all --port {port + 1} "
+        f"--path_prefix /rv/proxy/absolute/$SLURM_JOB_ID/{port + 1}'"
     )
     job_id = out.strip().split(";")[0]
     wait_running(job_id)

@@ -1,7 +1,7 @@
 """A small web app that runs inside a job on the mini-Rivanna (stdlib only: the node's
 python3 has nothing else), for the proxy's tests and benchmark.
 
-    python3 web_app.py PORT
+    python3 web_app.py PORT [BIND]     (BIND: 0.0.0.0, or 127.0.0.1 for the loopback only)
 
 GET /hello        JSON: the node's host name, the request's path, query and headers
 GET /bytes?mb=N   N MiB of data, streamed in 1 MiB chunks (with Content-Length)
@@ -115,12 +115,12 @@ async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> 
         writer.close()
 
 
-async def main(port: int) -> None:
-    server = await asyncio.start_server(handle, "0.0.0.0", port)
+async def main(port: int, bind: str) -> None:
+    server = await asyncio.start_server(handle, bind, port)
     print(f"listening on {socket.gethostname()}:{port}", flush=True)
     async with server:
         await server.serve_forever()
 
 
 if __name__ == "__main__":
-    asyncio.run(main(int(sys.argv[1])))
+    asyncio.run(main(int(sys.argv[1]), sys.argv[2] if len(sys.argv) > 2 else "0.0.0.0"))
