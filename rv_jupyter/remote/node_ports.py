@@ -26,10 +26,10 @@ class _End(asyncio.Protocol):
     with no task or copy per chunk, and each end's flow control pauses the other's
     reading, so a slow reader holds the sender back instead of filling memory."""
 
-    def __init__(self, on_made: Any = None) -> None:
+    def __init__(self, on_made: Any = None, on_lost: Any = None) -> None:
         self.transport: Any = None
         self.peer: _End | None = None
-        self._on_made = on_made
+        self._on_made, self._on_lost = on_made, on_lost
 
     def connection_made(self, transport: Any) -> None:
         self.transport = transport
@@ -52,6 +52,8 @@ class _End(asyncio.Protocol):
     def connection_lost(self, exc: BaseException | None) -> None:
         if self.peer is not None and self.peer.transport is not None:
             self.peer.transport.close()
+        if self._on_lost is not None:
+            self._on_lost(self)
 
     def pause_writing(self) -> None:
         if self.peer is not None:
@@ -103,7 +105,7 @@ class NodePortListener:
             await self._server.wait_closed()
 
     def _local_end(self) -> _End:
-        return _End(on_made=self._accepted)
+        return _End(on_made=self._accepted, on_lost=self._locals.discard)
 
     def _accepted(self, local: _End) -> None:
         local.transport.pause_reading()  # until the far end is there to take the bytes
@@ -117,7 +119,6 @@ class NodePortListener:
             remote = await self._open()
         except SshError:
             local.transport.close()  # the client sees the connection refused, as there
-            self._locals.discard(local)
             return
         local.peer, remote.peer = remote, local
         if local.transport.is_closing():

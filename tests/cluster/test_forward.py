@@ -59,6 +59,10 @@ def test_a_port_on_the_nodes_loopback_only_is_reached_too(a_shell, a_cluster) ->
     hello = json.loads(urllib.request.urlopen(url, timeout=30).read())
     assert hello["host"] == as_admin("squeue", "-h", "-j", job_id, "-o", "%N").strip()
     assert fwd._listener.via_node == 1
+    deadline = time.monotonic() + 10  # an ended connection is not kept
+    while fwd._listener._locals:
+        assert time.monotonic() < deadline, "the listener kept an ended connection"
+        time.sleep(0.2)
     fwd.close()
 
 
