@@ -4,6 +4,7 @@ on the compute node inside a Slurm job of the mini-Rivanna, reached over real SS
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import subprocess
 import time
@@ -30,6 +31,17 @@ def kernels_dir(tmp_path: Path, a_config_path: Path) -> Iterator[Path]:
     data = tmp_path / "jupyter-data"
     (data / "kernels").mkdir(parents=True)
     yield data / "kernels"
+
+
+@contextlib.contextmanager
+def running(kernels: Path, spec: dict[str, Any]) -> Iterator[tuple[KernelManager, Any]]:
+    """A started kernel and its client, shut down (job and all) when the block ends."""
+    km, kc = start(kernels, spec)
+    try:
+        yield km, kc
+    finally:
+        kc.stop_channels()
+        km.shutdown_kernel(now=False)
 
 
 def start(kernels: Path, spec: dict[str, Any]) -> tuple[KernelManager, Any]:
@@ -79,8 +91,7 @@ def jobs_of_rvtest() -> list[str]:
 
 def test_kernel_runs_in_the_job_and_stops_with_it(kernels_dir: Path, a_config_path: Path) -> None:
     spec = kernel_json(gpus=1, gpu_type="mig", time="20m", rv_config=str(a_config_path))
-    km, kc = start(kernels_dir, spec)
-    try:
+    with running(kernels_dir, spec) as (km, kc):
         out, reply = execute(
             kc,
             "import os, socket; print(os.environ.get('SLURM_JOB_ID'), socket.gethostname(), "
@@ -117,9 +128,6 @@ def test_kernel_runs_in_the_job_and_stops_with_it(kernels_dir: Path, a_config_pa
         kc.wait_for_ready(timeout=120)
         out, _ = execute(kc, "import os; print('x' in globals(), os.environ['SLURM_JOB_ID'])")
         assert out.split() == ["False", job]
-    finally:
-        kc.stop_channels()
-        km.shutdown_kernel(now=False)
     assert connection.nodes.linked == []  # the kernel gone, its SSH link into the node too
     deadline = time.monotonic() + 30
     while jobs_of_rvtest():
@@ -137,13 +145,9 @@ def test_attached_kernel_leaves_the_job_running(kernels_dir: Path, a_cluster) ->
         assert time.monotonic() < deadline
         time.sleep(0.3)
     spec = kernel_json(job_id=job, rv_config=os.environ["RV_CONFIG"])
-    km, kc = start(kernels_dir, spec)
-    try:
+    with running(kernels_dir, spec) as (_km, kc):
         out, _ = execute(kc, "import os; print(os.environ['SLURM_JOB_ID'])")
         assert out.strip() == job
-    finally:
-        kc.stop_channels()
-        km.shutdown_kernel(now=False)
     assert as_admin("squeue", "-h", "-j", job, "-o", "%T").strip() == "RUNNING"
 
 
@@ -226,8 +230,7 @@ async def test_a_pending_start_shows_why_and_cancels_cleanly(  # type: ignore[no
 def test_the_notebook_is_warned_before_the_walltime(kernels_dir: Path, a_config_path: Path) -> None:
     # 10 minutes with the default warning at 10: the first cell already hears of it.
     spec = kernel_json(gpus=1, gpu_type="mig", time="10m", rv_config=str(a_config_path))
-    km, kc = start(kernels_dir, spec)
-    try:
+    with running(kernels_dir, spec) as (km, kc):
         msg_id = kc.execute("print('hello')")
         streams: dict[str, str] = {"stdout": "", "stderr": ""}
         while True:
@@ -242,9 +245,6 @@ def test_the_notebook_is_warned_before_the_walltime(kernels_dir: Path, a_config_
         assert f"job {km.provisioner.job} reaches its walltime in 9 min" in streams["stderr"]
         out, _ = execute(kc, "print('again')")
         assert out == "again\n"  # once per mark, not every cell
-    finally:
-        kc.stop_channels()
-        km.shutdown_kernel(now=False)
 
 
 def test_a_job_ended_from_outside_is_said_with_slurms_state(
@@ -310,8 +310,7 @@ def test_a_dropped_connection_does_not_lose_the_kernel(
     kernels_dir: Path, a_config_path: Path
 ) -> None:
     spec = kernel_json(gpus=1, gpu_type="mig", time="20m", rv_config=str(a_config_path))
-    km, kc = start(kernels_dir, spec)
-    try:
+    with running(kernels_dir, spec) as (km, kc):
         execute(kc, "kept = 'still here'")
         links = km.provisioner.tunnel.connection.nodes.connects
         # The network drops: every SSH session of the test user ends (login and node).
@@ -327,9 +326,6 @@ def test_a_dropped_connection_does_not_lose_the_kernel(
         assert out == "still here\n"
         assert km.provisioner.tunnel.connection.nodes.connects > links
         assert km.provisioner.tunnel.transport == "ssh"
-    finally:
-        kc.stop_channels()
-        km.shutdown_kernel(now=False)
 
 
 def test_without_ssh_to_the_node_the_kernel_goes_through_srun(
@@ -344,13 +340,9 @@ def test_without_ssh_to_the_node_the_kernel_goes_through_srun(
     config = tmp_path / "rv.toml"
     config.write_text(a_config_path.read_text().replace(str(known), str(login_only)))
     spec = kernel_json(gpus=1, gpu_type="mig", time="20m", rv_config=str(config))
-    km, kc = start(kernels_dir, spec)
-    try:
+    with running(kernels_dir, spec) as (km, kc):
         out, reply = execute(kc, "import os; print(os.environ['SLURM_JOB_ID'])")
         assert reply["status"] == "ok" and out.strip() == km.provisioner.job
         tunnel = km.provisioner.tunnel
         assert tunnel.transport == "srun" and tunnel.relays_started >= 1
         assert km.provisioner.info()["transport"] == "srun"
-    finally:
-        kc.stop_channels()
-        km.shutdown_kernel(now=False)
