@@ -165,8 +165,9 @@ def start_web_app(cluster, bind: str = "0.0.0.0") -> tuple[str, int]:  # type: i
 
 def foreign_job() -> str:
     """A running job of another user (root), cancelled by the caller."""
+    # -o: run as root from the checkout, sbatch would leave slurm-<id>.out there.
     out = as_admin("sbatch", "--parsable", "-p", "standard", "-t", "5", "-J", "not-yours",
-                   "-A", "root", "--wrap", "sleep 300")  # fmt: skip
+                   "-A", "root", "-o", "/dev/null", "--wrap", "sleep 300")  # fmt: skip
     job_id = out.strip().split(";")[0]
     wait_running(job_id)
     return job_id
