@@ -11,7 +11,10 @@ stays inside that name instead of shifting the columns after it.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import contextlib
+import functools
+import gc
+from collections.abc import Iterable, Iterator
 from typing import TYPE_CHECKING, Generic, TypeVar
 
 from pydantic import BaseModel, ConfigDict
@@ -61,8 +64,56 @@ def rows(text: str, *, command: str, required: Iterable[str] = ()) -> list[Row]:
                 command=command,
                 line=line,
             )
-        out.append(Row(zip(header, (v.strip() for v in values), strict=True), line))
+        out.append(Row(zip(header, [v.strip() for v in values], strict=True), line))
     return out
+
+
+def columns(text: str, *, command: str, required: Iterable[str] = ()) -> dict[str, list[str]]:
+    """The same table as `rows`, by column: header name -> values, top to bottom.
+
+    For outputs of thousands of lines (a whole cluster's queue or nodes): a column can be
+    mapped through one cached converter at C speed, where per-row dicts cost ~1 us each.
+    """
+    lines = [ln for ln in text.splitlines() if ln.strip()]
+    if not lines:
+        return {name: [] for name in required}
+    head = lines[0].strip()
+    trailing = head.endswith("|")
+    header = _names((head[:-1] if trailing else head).split("|"))
+    missing = [r for r in required if r not in header]
+    if missing:
+        raise ParseError(
+            f"Expected column(s) {', '.join(missing)} in the header", command=command, line=head
+        )
+    width, cut = len(header), len(header) - 1
+    body = [ln[:-1] if ln[-1] == "|" else ln for ln in lines[1:]] if trailing else lines[1:]
+    split = [line.split("|", cut) for line in body]
+    if split and min(map(len, split)) < width:
+        i = next(i for i, values in enumerate(split) if len(values) < width)
+        raise ParseError(
+            f"Expected {width} `|`-separated fields, found {len(split[i])}",
+            command=command,
+            line=lines[i + 1],
+        )
+    by_column = zip(*split, strict=True) if split else ([] for _ in header)
+    return {name: list(map(str.strip, col)) for name, col in zip(header, by_column, strict=True)}
+
+
+@contextlib.contextmanager
+def no_gc() -> Iterator[None]:
+    """Pause the cyclic garbage collector while a big output is parsed.
+
+    A 10k-row queue allocates ~200k strings and lists, none of them cyclic, which trips
+    the collector's generation thresholds dozens of times: measured, 10k squeue rows
+    read into columns in 28 ms with it and 20 ms without.
+    """
+    was_on = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_on:
+            gc.enable()
 
 
 def _names(titles: list[str]) -> list[str]:
@@ -84,6 +135,7 @@ def pop(row: dict[str, str], *names: str) -> str:
     return ""
 
 
+@functools.lru_cache(maxsize=4096)  # counts repeat across a queue's rows
 def to_int(text: str | None) -> int | None:
     """An int, or None for empty, N/A and other non-numbers."""
     t = (text or "").strip()

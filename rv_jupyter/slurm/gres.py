@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import re
 
 from rv_jupyter.slurm.hostlist import split_top_level
@@ -11,6 +12,7 @@ from rv_jupyter.slurm.hostlist import split_top_level
 _ENTRY = re.compile(r"^gpu(?::(?P<type>[^:(=]+))?[:=](?P<count>\d+)")
 
 
+@functools.lru_cache(maxsize=4096)
 def gpus(gres: str) -> tuple[str | None, int]:
     """The GPU type (first typed entry) and count in a GRES list; other GRES are ignored.
 

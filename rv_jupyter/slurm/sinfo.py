@@ -10,6 +10,7 @@ goes last. GRES is matched by prefix (`gpu:a6000:8(S:0-47)`: the socket part is 
 
 from __future__ import annotations
 
+import functools
 from typing import TYPE_CHECKING
 
 from rv_jupyter.slurm import _table, gres
@@ -53,30 +54,39 @@ class Node(_table.Record):
 
 def parse_sinfo(text: str) -> _table.Table[Node]:
     """Nodes from `sinfo --Node -O` output (COMMAND), one per node across partitions."""
-    nodes: dict[str, Node] = {}
-    for row in _table.rows(text, command="sinfo", required=("NODELIST", "PARTITION")):
-        name = row.pop("NODELIST")
-        partition = row.pop("PARTITION").rstrip("*")  # `*` marks the default partition
-        if name in nodes:
-            old = nodes[name]
-            if partition and partition not in old.partitions:
-                nodes[name] = old.model_copy(update={"partitions": (*old.partitions, partition)})
-            continue
-        nodes[name] = _node(name, partition, row)
-    return _table.Table(nodes.values(), model=Node)
+    with _table.no_gc():
+        raw = _table.columns(text, command="sinfo", required=("NODELIST", "PARTITION"))
+        names = raw.pop("NODELIST")
+        # `*` marks the default partition.
+        partitions = [p.rstrip("*") for p in raw.pop("PARTITION")]
+        first: dict[str, int] = {}  # node -> its first row; later rows add partitions
+        parts: dict[str, list[str]] = {}
+        for i, (name, part) in enumerate(zip(names, partitions, strict=True)):
+            if name not in first:
+                first[name] = i
+                parts[name] = [part] if part else []
+            elif part and part not in parts[name]:
+                parts[name].append(part)
+        keys = list(raw)
+        return _table.Table(
+            (
+                _node(name, tuple(parts[name]), {k: raw[k][i] for k in keys})
+                for name, i in first.items()
+            ),
+            model=Node,
+        )
 
 
-def _node(name: str, partition: str, row: dict[str, str]) -> Node:
+def _node(name: str, partitions: tuple[str, ...], row: dict[str, str]) -> Node:
     raw = row.pop("STATE", "")
     gtype, total = gres.gpus(row.pop("GRES", ""))
     _, used = gres.gpus(row.pop("GRES_USED", ""))
-    cpus = [_table.to_int(x) for x in row.pop("CPUS(A/I/O/T)", "").split("/")]
-    cpus += [None] * (4 - len(cpus))
+    cpus = _cpus(row.pop("CPUS(A/I/O/T)", ""))
     features = _table.pop(row, "AVAIL_FEATURES", "FEATURES", "ACTIVE_FEATURES")
     reason = row.pop("REASON", "")
     return Node(
         name=name,
-        partitions=(partition,) if partition else (),
+        partitions=partitions,
         state=node_state(raw),
         raw_state=raw,
         gpu_type=gtype,
@@ -87,10 +97,21 @@ def _node(name: str, partition: str, row: dict[str, str]) -> Node:
         cpus_total=cpus[3],
         memory_mb=_table.to_int(row.pop("MEMORY", "")),
         alloc_mem_mb=_table.to_int(_table.pop(row, "ALLOCMEM", "ALLOC_MEM")),
-        features=tuple(f for f in features.split(",") if f and f != "(null)"),
+        features=_features(features),
         reason=None if reason.lower() in ("", "none", "(null)") else reason,
         extra=row,
     )
+
+
+@functools.lru_cache(maxsize=1024)
+def _cpus(text: str) -> tuple[int | None, ...]:
+    cpus = [_table.to_int(x) for x in text.split("/")]
+    return (*cpus, *[None] * (4 - len(cpus)))
+
+
+@functools.lru_cache(maxsize=1024)  # nodes of a partition share their feature list
+def _features(text: str) -> tuple[str, ...]:
+    return tuple(f for f in text.split(",") if f and f != "(null)")
 
 
 def to_frame(nodes: list[Node]) -> pd.DataFrame:

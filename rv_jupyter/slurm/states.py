@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import re
 from enum import Enum
 
@@ -34,6 +35,7 @@ _NODE = {
 }  # fmt: skip
 
 
+@functools.lru_cache(maxsize=256)
 def node_state(raw: str) -> NodeState:
     """Map `mix-`, `drain*`, `idle~`, `IDLE+DRAIN`, `inval`... to a NodeState."""
     t = raw.strip().lower()
@@ -104,6 +106,7 @@ _JOB_CODES = {
 }  # fmt: skip
 
 
+@functools.lru_cache(maxsize=4096)
 def job_state(raw: str) -> tuple[JobState, str | None]:
     """A JobState and, for `CANCELLED by 12345`, who cancelled it (unknown states kept)."""
     t = raw.strip()

@@ -6,6 +6,8 @@ by pattern, every part after the start time optional:
               on nodes udc-an28-1 in partition gpu-a6000`
   older       `sbatch: Job 1234 to start at ... using 4 processors on udc-an28-1`
               (no job number in some; `cpus` for `processors` in others).
+  newer       `sbatch: Job 62266174 to start at 2026-08-27T11:22:03 a using 4 processors
+              on nodes sc078 in partition htc` (a stray short word before `using`).
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from rv_jupyter.slurm.timefmt import parse_timestamp
 
 _LINE = re.compile(
     r"\bJob\s+(?:(?P<job>\d+)\s+)?to start at\s+(?P<start>\S+)"
+    r"(?:\s+\w{1,3}(?=\s+using\b))?"  # newer releases: `<time> a using ...`
     r"(?:\s+using\s+(?P<procs>\d+)\s+(?:processors|cpus|CPUs|cores))?"
     r"(?:\s+on\s+(?:nodes?\s+)?(?P<nodes>(?!(?:in|nodes?)\b)\S+))?"
     r"(?:\s+in partition\s+(?P<partition>\S+))?"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import re
 from datetime import datetime
 
@@ -11,6 +12,7 @@ _NONE = {
 }  # fmt: skip
 
 
+@functools.lru_cache(maxsize=4096)
 def parse_duration(text: str) -> int | None:
     """Seconds in `D-HH:MM:SS`, `HH:MM:SS`, `MM:SS` (or D-HH); None for N/A, UNLIMITED..."""
     t = text.strip()
@@ -31,6 +33,7 @@ def parse_duration(text: str) -> int | None:
     return None
 
 
+@functools.lru_cache(maxsize=4096)
 def parse_timestamp(text: str) -> datetime | None:
     """Slurm's ISO timestamps (local time of the cluster); None for N/A, Unknown, None."""
     t = text.strip()

@@ -52,6 +52,11 @@ def test_recorded_test_only(recorded: Callable[[str], str]) -> None:
         ("sbatch: warning: can't honor --ntasks-per-node set to 4\n"
          "sbatch: Job 9 to start at 2026-01-01T10:00:00 using 32 processors on nodes "
          "udc-an36-1 in partition gpu-a100-80\n", "9", 32, "udc-an36-1", "gpu-a100-80"),
+        # Newer releases put a stray word between the time and `using` (seen on 3 clusters).
+        ("sbatch: Job 62266174 to start at 2026-01-01T10:00:00 a using 4 processors on nodes "
+         "sc078 in partition htc\n", "62266174", 4, "sc078", "htc"),
+        ("sbatch: Job 62266175 to start at 2026-01-01T10:00:00 a using 4 processors on "
+         "sc078\n", "62266175", 4, "sc078", None),
     ],
 )  # fmt: skip
 def test_test_only_across_versions(
