@@ -17,38 +17,74 @@ from pydantic import (
 from rv_jupyter.cluster import GPU_TYPES, GpuType
 from rv_jupyter.cluster.rivanna import MAX_GPUS_PER_USER
 from rv_jupyter.errors import RequestError
+from rv_jupyter.jobs.resources import MIG_MEM_GB
 
 _UNITS = {"s": 1, "m": 60, "min": 60, "h": 3600, "d": 86400}
+# Nothing on Rivanna runs longer than its 3-day limit; checkpoint segments may add up to
+# more, but a total beyond a month is a typo (or an overflow) rather than a plan.
+MAX_TOTAL_S = 30 * 86400
+_TIME_HINT = "Write it like 90m, 2h, 2h30m, 3d or 2:59:00."
 
 
 def parse_time(text: str | int) -> int:
-    """Seconds in `90m`, `2h`, `1.5h`, `3d`, `2h30m`, `1:30:00`, `2-00:00:00` or minutes."""
+    """Seconds in `90m`, `2h`, `1.5h`, `3d`, `2h30m`, `1:30:00` or `2-00:00:00`.
+
+    A bare number is refused: Slurm reads `--time 2` as two minutes, researchers mean
+    hours as often, and a wrong guess costs a job. Only ASCII digits count (`\\d` would
+    take `٣` and `²`), and minutes and seconds stay below 60 (`1:99` is a typo).
+    """
     if isinstance(text, int):
-        return text
+        return _capped(text, str(text))
     t = text.strip().lower().replace(" ", "")
-    m = re.fullmatch(r"(?:(\d+)-)?(\d+):(\d{2})(?::(\d{2}))?", t)
+    if not t.isascii():
+        raise RequestError(
+            f"Cannot read the time {_shown(text)}: use ASCII digits.", hint=_TIME_HINT
+        )
+    m = re.fullmatch(r"(?:(\d{1,4})-)?(\d{1,6}):(\d{2})(?::(\d{2}))?", t)
     if m:
         d, a, b, c = m.groups()
         h, mi, s = (a, b, c) if c is not None else (a, b, "0")
-        return int(d or 0) * 86400 + int(h) * 3600 + int(mi) * 60 + int(s)
-    parts = re.findall(r"(\d+(?:\.\d+)?)(min|[smhd])", t)
+        if int(mi) >= 60 or int(s) >= 60:
+            raise RequestError(
+                f"Cannot read the time {_shown(text)}: minutes and seconds go up to 59.",
+                hint=_TIME_HINT,
+            )
+        return _capped(int(d or 0) * 86400 + int(h) * 3600 + int(mi) * 60 + int(s), text)
+    parts = re.findall(r"(\d{1,6}(?:\.\d{1,6})?)(min|[smhd])", t)
     if parts and "".join(n + u for n, u in parts) == t:
-        return int(sum(float(n) * _UNITS[u] for n, u in parts))
-    if t.isdigit():
-        return int(t) * 60
-    raise RequestError(
-        f"Cannot read the time {text!r}.",
-        hint="Write it like 90m, 2h, 2h30m, 3d or 2:59:00.",
-    )
+        return _capped(int(sum(float(n) * _UNITS[u] for n, u in parts)), text)
+    if re.fullmatch(r"\d+(?:\.\d+)?", t):
+        n = t if len(t) <= 8 else t[:8] + "..."
+        raise RequestError(
+            f"The time {n} has no unit: Slurm would read {n} minutes, you may mean {n} hours.",
+            hint=f"Write --time {n}h for hours or --time {n}m for minutes.",
+        )
+    raise RequestError(f"Cannot read the time {_shown(text)}.", hint=_TIME_HINT)
+
+
+def _capped(seconds: int, text: str) -> int:
+    if seconds > MAX_TOTAL_S:
+        raise RequestError(
+            f"The time {_shown(text)} is more than rv plans for (at most "
+            f"{MAX_TOTAL_S // 86400} days, checkpoint segments included).",
+            hint="Ask for at most --time 30d; a GPU job on Rivanna runs at most 3d at once.",
+        )
+    return seconds
+
+
+def _shown(text: object) -> str:
+    """The user's value for an error message, cut so a pasted essay does not come back."""
+    r = repr(text)
+    return r if len(r) <= 40 else r[:37] + "..."
 
 
 def parse_mem(text: str | int | None) -> int | None:
     """GB in `64G`, `64GB`, `512M` (rounded up), or a plain number of GB."""
     if text is None or isinstance(text, int):
         return text
-    m = re.fullmatch(r"(\d+(?:\.\d+)?)\s*([mgt]?)b?", text.strip().lower())
+    m = re.fullmatch(r"(\d{1,9}(?:\.\d{1,6})?)\s*([mgt]?)b?", text.strip().lower(), re.ASCII)
     if not m:
-        raise RequestError(f"Cannot read the memory {text!r}.", hint="Write it like 64G.")
+        raise RequestError(f"Cannot read the memory {_shown(text)}.", hint="Write it like 64G.")
     value = float(m.group(1)) * {"m": 1 / 1024, "g": 1, "t": 1024, "": 1}[m.group(2)]
     return max(1, -(-int(value * 1000) // 1000))
 
@@ -164,7 +200,7 @@ def compatible_types(req: Request) -> tuple[list[GpuType], dict[str, str]]:
             "No GPU type can serve this request: "
             + "; ".join(f"{k}: {v}" for k, v in skipped.items())
             + ".",
-            hint="Ask for fewer GPUs, less time (or --checkpoint), or less VRAM.",
+            hint="Ask for fewer GPUs, less time (or --checkpoint), less memory, or less VRAM.",
         )
     return ok, skipped
 
@@ -180,6 +216,17 @@ def _why_not(t: GpuType, req: Request) -> str | None:
         return f"{t.vram_gb} GB of VRAM per GPU; you need {req.vram_gb} GB"
     if req.time_s > t.max_walltime_s and not req.checkpoint:
         return f"{t.partition} allows {_hours(t.max_walltime_s)}; you asked {_hours(req.time_s)}"
+    if t.interactive and (req.segment_s or (req.checkpoint and req.time_s > t.max_walltime_s)):
+        # Segments are a batch job resubmitting itself for hours: not interactive work.
+        return f"{t.partition} is for interactive work, not checkpoint segments"
+    cap = _mem_cap(t)
+    if req.mem_gb and req.mem_gb > cap:
+        what = (
+            "MIG jobs may use at most" if t.mig
+            else "its nodes have" if t.node_mem_gb
+            else "no Rivanna GPU node has more than"
+        )  # fmt: skip
+        return f"{what} {cap} GB of memory; you asked {req.mem_gb} GB per node"
     if req.nodes and req.nodes > 1 and (t.mig or t.interactive):
         return "single-node only"
     if req.nodes and req.gpus % req.nodes:
@@ -195,8 +242,14 @@ def _hint(t: GpuType, req: Request) -> str:
         return f"Try --gpu {n}" + (
             f" or --type {alt.key}." if (alt := _alternative(t, req)) else "."
         )
+    cap = _mem_cap(t)
+    if req.mem_gb and req.mem_gb > cap:
+        return f"Try --mem {cap}G, or --type any to let rv pick nodes with more memory."
+    if t.interactive and req.checkpoint:
+        return "Try --type any: segments run on the batch GPU partitions."
     if req.time_s > t.max_walltime_s:
-        return f"Try --time {_hours(t.max_walltime_s)}, or --checkpoint to run in segments."
+        segments = "--checkpoint --type any" if t.interactive else "--checkpoint"
+        return f"Try --time {flag_time(t.max_walltime_s)}, or {segments} to run in segments."
     if req.vram_gb and t.vram_gb < req.vram_gb:
         return "Try --type any to let rv pick a GPU with enough memory."
     return "Try --type any."
@@ -209,6 +262,24 @@ def _alternative(t: GpuType, req: Request) -> GpuType | None:
     if bigger:
         return min(bigger, key=lambda o: o.vram_gb)
     return max(fits, key=lambda o: o.vram_gb) if fits else None
+
+
+def _mem_cap(t: GpuType) -> int:
+    # MIG's QOS caps memory; other partitions by what their nodes hold, or where that is
+    # not in the facts, by the largest GPU node there is.
+    if t.mig:
+        return MIG_MEM_GB
+    return t.node_mem_gb or max(g.node_mem_gb or 0 for g in GPU_TYPES.values())
+
+
+def flag_time(seconds: int) -> str:
+    """A time as it can be pasted after --time: 12h, 3d, 90m, 2h30m."""
+    if seconds % 86400 == 0:
+        return f"{seconds // 86400}d"
+    h, m = divmod(seconds // 60, 60)
+    if not m:
+        return f"{h}h"
+    return f"{h}h{m}m" if h else f"{m}m"
 
 
 def _hours(seconds: int) -> str:

@@ -165,7 +165,8 @@ def _strategies_for(req: Request, shape: Shape, ok: list[Probe], now: datetime) 
         out.append(Strategy(shape, "direct", req.time_s, wait_s=wait(full) if full else None))
         if window and window < req.time_s:
             out.append(Strategy(shape, "time_min", req.time_s, time_min_s=window, wait_s=0.0))
-    if req.checkpoint and req.time_s > (window or 0):
+    # Segments are a batch job that resubmits itself: never on the interactive partition.
+    if req.checkpoint and not t.interactive and req.time_s > (window or 0):
         seg = window or min(t.max_walltime_s, BACKFILL_DEFAULT_WALLTIME)
         seg_probe = next((p for p in ok if p.time_s == seg), None)
         out.append(

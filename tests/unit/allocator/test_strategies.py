@@ -79,6 +79,13 @@ def test_checkpoint_segments_are_opt_in_and_kept_apart() -> None:
     assert ckpt.immediate and ckpt.total_s == 8 * H and ckpt.time_s == 2 * H + 59 * 60
 
 
+def test_checkpoint_segments_never_land_on_the_interactive_partition() -> None:
+    # 8 h fits interactive-rtx3090's 12 h: plain strategies there, but no segments.
+    req = Request(gpus=1, gpu_type="rtx3090", time_s=8 * H, checkpoint=True)
+    p = plan(req, {("rtx3090", "1x1", 8 * H): 5.0})
+    assert {s.kind for s in p.strategies} == {"direct", "time_min"}
+
+
 def test_beyond_the_partition_limit_only_checkpoint_serves() -> None:
     req = Request(gpus=1, gpu_type="a6000", time_s=5 * 86400, checkpoint=True)
     p = plan(req)
