@@ -240,7 +240,7 @@ def _hint(t: GpuType, req: Request) -> str:
     if req.gpus > t.max_per_job or req.gpus > t.max_per_user:
         n = min(t.max_per_job, t.max_per_user)
         return f"Try --gpu {n}" + (
-            f" or --type {alt.key}." if (alt := _alternative(t, req)) else "."
+            f" or --type {alt.key}." if (alt := alternative(t, req)) else "."
         )
     cap = _mem_cap(t)
     if req.mem_gb and req.mem_gb > cap:
@@ -255,7 +255,8 @@ def _hint(t: GpuType, req: Request) -> str:
     return "Try --type any."
 
 
-def _alternative(t: GpuType, req: Request) -> GpuType | None:
+def alternative(t: GpuType, req: Request) -> GpuType | None:
+    """The type to suggest instead of `t` for this request, if one can serve it."""
     # The smallest GPU at least as large as the one asked for, else the largest there is.
     fits = [o for o in GPU_TYPES.values() if o is not t and not _why_not(o, req)]
     bigger = [o for o in fits if o.vram_gb >= t.vram_gb]
