@@ -18,9 +18,10 @@ from typing import TYPE_CHECKING, Any
 
 from rv_jupyter.allocator.allocation import Allocation
 from rv_jupyter.allocator.cost import CostEstimate, estimate
-from rv_jupyter.allocator.probes import CLOCK_COMMAND, probe_commands, read_clock, read_probe
+from rv_jupyter.allocator.limits import within_limits
+from rv_jupyter.allocator.probes import CLOCK_COMMAND, probe_commands, read_clock, read_probes
 from rv_jupyter.allocator.request import Request, compatible_types
-from rv_jupyter.allocator.strategies import Plan, Strategy, decide, shapes
+from rv_jupyter.allocator.strategies import MAX_STRATEGIES, Plan, Strategy, decide, shapes
 from rv_jupyter.cluster import RemotePaths
 from rv_jupyter.errors import ConnectionLost, RequestError, SlurmError
 from rv_jupyter.jobs import JobSpec, cpus_per_task, memory_for, render
@@ -33,6 +34,7 @@ from rv_jupyter.slurm import (
     parse_sacct,
     parse_sbatch,
     parse_squeue,
+    reservations,
     sacct,
     squeue,
     submit_error,
@@ -104,6 +106,10 @@ class Allocator:
         # SSH round trips so far, and how many of them came before the submission.
         self.round_trips = 0
         self.round_trips_before_submit: int | None = None
+        # After allocate() failed or was interrupted: the jobs it cancelled (None until
+        # then), and those Slurm still listed as queued or running right after.
+        self.cancelled: list[str] | None = None
+        self.left_queued: list[str] = []
 
     async def plan(self, req: Request) -> Plan:
         """Probe every compatible shape (one round trip) and rank the strategies."""
@@ -111,15 +117,23 @@ class Allocator:
         probes = probe_commands(req, shapes(req, types))
         paths = await self._paths()
         prepare = f"mkdir -p -- {shlex.quote(paths.logs)} {shlex.quote(paths.state)}/claims"
-        head = [CLOCK_COMMAND, prepare, *STATE_COMMANDS]
-        results = await self._batch([*head, *(c for _, _, c in probes)])
+        head = [CLOCK_COMMAND, prepare, reservations.COMMAND, *STATE_COMMANDS]
+        # In parallel: the reads and each shape's probe script are independent.
+        results = await self._batch([*head, *(c for _, c in probes)], parallel=True)
         now = read_clock(results[0].stdout)
+        state = self.cluster.state_from(results[3 : len(head)])
+        held_by = _reservations(results[2])
+        # --test-only ignores per-user caps: drop the types the user's own jobs use up.
+        room, held = within_limits(req, types, state.jobs, new_jobs=MAX_STRATEGIES)
+        skipped.update(held)
         read = [
-            read_probe(s, w, r.stderr)
-            for (s, w, _), r in zip(probes, results[len(head) :], strict=True)
+            p
+            for (shape, _), r in zip(probes, results[len(head) :], strict=True)
+            if shape.gpu in room
+            for p in read_probes(shape, r.stdout)
         ]
         plan = decide(req, read, now, skipped)
-        plan.state = self.cluster.state_from(results[2 : len(head)])
+        plan.state, plan.reservations = state, held_by
         if not plan.strategies:
             raise RequestError(
                 "Slurm would run this request on no partition: "
@@ -157,13 +171,18 @@ class Allocator:
         submitted: dict[str, Strategy] = {}
         try:
             submitted = await self._submit(req, plan.strategies, paths)
-            winner_id = await self._wait_for_winner(req, submitted, paths, on_event, timeout_s)
+            outlook = plan.outlook(user=paths.user, account=self._account(req))
+            winner_id = await self._wait_for_winner(
+                req, submitted, paths, on_event, timeout_s, outlook
+            )
             losers = [j for j in submitted if j != winner_id]
             return await self._finish(req, winner_id, submitted[winner_id], losers)
         except BaseException:
             # Ctrl-C, a cancelled task, an error: nothing of ours may stay queued.
             if submitted:
-                await asyncio.shield(self._cancel(list(submitted)))
+                await asyncio.shield(self._cancel_reporting(submitted, on_event))
+            elif self.cancelled is None:
+                self.cancelled = []
             raise
 
     async def submit(
@@ -209,7 +228,7 @@ class Allocator:
             # Interrupted mid-batch: the first jobs are queued before the batch returns
             # their ids. Sweep by tag (twice, a second apart, for a late sbatch) so none
             # of them stays queued.
-            await asyncio.shield(self._cancel_tagged(req))
+            self.cancelled = await asyncio.shield(self._cancel_tagged(req))
             raise
         out: dict[str, Strategy] = {}
         refused = []
@@ -222,16 +241,33 @@ class Allocator:
             raise refused[0]
         return out
 
-    async def _cancel_tagged(self, req: Request) -> None:
+    async def _cancel_tagged(self, req: Request) -> list[str]:
+        """Cancel every job of the request found by its tag; the ids cancelled."""
         tag = shlex.quote(req.tag + ":")
         sweep = (
             f"squeue --me -h -o '%i %k' | awk -v t={tag} 'index($2, t) == 1 {{print $1}}' "
-            "| xargs -r scancel"
+            '| xargs -r sh -c \'scancel "$@"; echo "$@"\' sh'
         )
-        await self.cluster.arun(f"{sweep}; sleep 1; {sweep}; true", timeout=30)
+        out = await self.cluster.arun(f"{sweep}; sleep 1; {sweep}; true", timeout=30)
+        return list(dict.fromkeys(out.split()))
+
+    async def _cancel_reporting(
+        self, submitted: dict[str, Strategy], on_event: Callable[[Event], None] | None
+    ) -> None:
+        """Cancel the jobs, say so per job, and note which (if any) Slurm still lists."""
+        ids = list(submitted)
+        listed = ",".join(ids)
+        out = await self.cluster.arun(
+            "scancel " + " ".join(shlex.quote(j) for j in ids)
+            + f"; squeue -h -o %i -t PD,R,CF,S -j {shlex.quote(listed)} 2>/dev/null; true"
+        )  # fmt: skip
+        self.cancelled, self.left_queued = ids, out.split()
+        for job_id, s in submitted.items():
+            if on_event:
+                on_event(Event(s, job_id, "cancelled"))
 
     async def _recover(self, req: Request, strategies: list[Strategy]) -> dict[str, Strategy]:
-        text = await self.cluster.arun("squeue --local --me -h -o '%i %k %P'")
+        text = await self.cluster.arun("squeue --local --me -h -o '%i %k %P'", retry=True)
         out = {}
         for line in text.splitlines():
             job_id, tag, partition = [*line.split(), "", "", ""][:3]
@@ -251,6 +287,7 @@ class Allocator:
         paths: RemotePaths,
         on_event: Callable[[Event], None] | None,
         timeout_s: float | None,
+        outlook: str | None = None,
     ) -> str:
         ids = list(submitted)
         claim = f"{self._claim_dir(req, paths)}/winner"
@@ -297,7 +334,8 @@ class Allocator:
                 lag_deadline = time.monotonic() + ACCOUNTING_LAG_S
             if deadline is not None and time.monotonic() > deadline:
                 raise SlurmError(
-                    f"No strategy started within {timeout_s:g} s; all were cancelled.",
+                    f"No strategy started within {timeout_s:g} s; all were cancelled."
+                    + (f" {outlook}" if outlook else ""),
                     hint="Try again later, or allow more time.",
                 )
             await asyncio.sleep(self.poll_s)
@@ -349,7 +387,7 @@ class Allocator:
 
     async def _final_states(self, ids: list[str]) -> dict[str, str] | None:
         """How vanished jobs ended, from accounting; None while it has no record yet."""
-        records = parse_sacct(await self.cluster.arun(sacct.command(ids, steps=False)))
+        records = parse_sacct(await self.cluster.arun(sacct.command(ids, steps=False), retry=True))
         # Ids wrap: if accounting holds older jobs with these ids, the latest one counts.
         latest = sorted(
             (r for r in records if r.step is None), key=lambda r: r.submit or datetime.min
@@ -363,9 +401,14 @@ class Allocator:
 
     # -- helpers --------------------------------------------------------------------
 
-    async def _batch(self, cmds: list[str], *, retry: bool = True) -> list[Completed]:
+    async def _batch(
+        self, cmds: list[str], *, retry: bool = True, parallel: bool = False
+    ) -> list[Completed]:
         self.round_trips += 1
-        return await self.cluster.connection.batch(cmds, retry=retry)
+        return await self.cluster.connection.batch(cmds, retry=retry, parallel=parallel)
+
+    def _account(self, req: Request) -> str | None:
+        return req.account or self.cluster.config.defaults.account
 
     async def _paths(self) -> RemotePaths:
         return RemotePaths(await self.cluster.auser())
@@ -406,3 +449,13 @@ class Allocator:
             rank=rank,
             claim_dir=self._claim_dir(req, paths),
         )
+
+
+def _reservations(done: Completed) -> list[reservations.Reservation]:
+    # Only explains windows: an unreadable answer costs the explanation, not the plan.
+    if done.exit_status != 0:
+        return []
+    try:
+        return reservations.parse_reservations(done.stdout)
+    except SlurmError:
+        return []

@@ -6,10 +6,10 @@ import shlex
 from datetime import datetime
 
 from rv_jupyter.allocator.request import Request
-from rv_jupyter.allocator.strategies import Probe, Shape, probe_walltimes
+from rv_jupyter.allocator.strategies import IMMEDIATE_S, Probe, Shape, probe_walltimes
+from rv_jupyter.allocator.windows import read_search, search_script
 from rv_jupyter.errors import ParseError, SubmitRefused
 from rv_jupyter.jobs import cpus_per_task, memory_for
-from rv_jupyter.jobs.script import slurm_time
 from rv_jupyter.slurm import parse_test_only
 
 # The cluster's own clock, read in the same round trip as the probes, is "now": the
@@ -38,17 +38,24 @@ def resources(shape: Shape, req: Request) -> list[str]:
     return opts
 
 
-def probe_commands(req: Request, shapes: list[Shape]) -> list[tuple[Shape, int, str]]:
-    """One `sbatch --test-only` per shape and walltime (they run in parallel in one batch)."""
+def probe_commands(req: Request, shapes: list[Shape]) -> list[tuple[Shape, str]]:
+    """One command per shape: its fixed probes and its window search (windows.py); they
+    run in parallel in one batch."""
     out = []
     for shape in shapes:
-        for w in probe_walltimes(req, shape.gpu):
-            cmd = " ".join(
-                ["sbatch", "--test-only", *resources(shape, req), f"--time={slurm_time(w)}",
-                 "--wrap=true"]
-            )  # fmt: skip
-            out.append((shape, w, cmd))
+        fixed = probe_walltimes(req, shape.gpu)
+        cap = min(req.time_s, shape.gpu.max_walltime_s)
+        sbatch = " ".join(["sbatch", "--test-only", *resources(shape, req)])
+        script = search_script(
+            sbatch, [-(-w // 60) for w in fixed], -(-cap // 60), immediate_s=IMMEDIATE_S
+        )
+        out.append((shape, script))
     return out
+
+
+def read_probes(shape: Shape, stdout: str) -> list[Probe]:
+    """Every probe one shape's command ran (fixed walltimes and the window search)."""
+    return [read_probe(shape, w, text) for w, text in read_search(stdout)]
 
 
 def read_probe(shape: Shape, time_s: int, stderr: str) -> Probe:

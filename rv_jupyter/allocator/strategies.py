@@ -15,7 +15,9 @@ from datetime import datetime
 from typing import Literal
 
 from rv_jupyter.allocator.request import Request
+from rv_jupyter.allocator.windows import window_end
 from rv_jupyter.cluster import BACKFILL_DEFAULT_WALLTIME, GpuType
+from rv_jupyter.slurm.reservations import Reservation
 from rv_jupyter.state import ClusterState
 
 # A probe that starts within this many seconds of the cluster's clock counts as "now"
@@ -60,15 +62,15 @@ def shapes(req: Request, types: list[GpuType]) -> list[Shape]:
 
 
 def probe_walltimes(req: Request, t: GpuType) -> list[int]:
-    """A few walltimes that bracket the backfill cliff (no long sequential search)."""
+    """The walltimes probed for every shape: the asked time (capped by the partition),
+    a chosen segment length, and for checkpoint requests the default segment (its wait
+    when there is no window). The window itself is searched (windows.py)."""
     cap = min(req.time_s, t.max_walltime_s)
     times = {cap}
-    if cap > BACKFILL_DEFAULT_WALLTIME:
-        times.add(BACKFILL_DEFAULT_WALLTIME)
-    if cap > 3600:
-        times.add(3600)
     if req.segment_s:
         times.add(min(req.segment_s, t.max_walltime_s))
+    elif req.checkpoint and cap > BACKFILL_DEFAULT_WALLTIME:
+        times.add(BACKFILL_DEFAULT_WALLTIME)
     return sorted(times)
 
 
@@ -127,6 +129,49 @@ class Plan:
     strategies: list[Strategy]
     skipped: dict[str, str] = field(default_factory=dict)
     state: ClusterState | None = None
+    reservations: list[Reservation] = field(default_factory=list)
+    now: datetime | None = None  # the cluster's clock when the probes ran
+    full_waits: dict[Shape, float] = field(default_factory=dict)  # the whole time, by shape
+
+    def windows(self, *, user: str | None = None, account: str | None = None) -> list[str]:
+        """For each --time-min strategy, its window and what ends it, and when the whole
+        time could start: `gpu-a100-80: maintenance "m" at 16:30: 0:26 now, or 8:00 from 17:30`."""
+        if self.now is None:
+            return []
+        out = []
+        for s in self.strategies:
+            if s.kind != "time_min" or s.time_min_s is None:
+                continue
+            end = window_end(self.now, s.time_min_s, self.reservations, user=user, account=account)
+            full = self.full_waits.get(s.shape)
+            later = ""
+            if full:
+                at = datetime.fromtimestamp(self.now.timestamp() + full)
+                later = f", or {_hm(s.time_s)} from {at:%H:%M}"
+            out.append(
+                f"{s.shape.gpu.partition} {s.shape.topology}: {end.describe()}: "
+                f"{_hm(s.time_min_s)} now{later}"
+            )
+        return out
+
+    def outlook(self, *, user: str | None = None, account: str | None = None) -> str | None:
+        """When nothing starts now: the earliest start Slurm expects, and the reservation
+        it waits out, if one ends just before it; None if a strategy starts now."""
+        if self.now is None or any(s.immediate for s in self.strategies):
+            return None
+        timed = [s for s in self.strategies if s.wait_s is not None]
+        if not timed:
+            return "Slurm gave no start estimate for any strategy."
+        first = min(timed, key=lambda s: s.wait_s or 0.0)
+        at = datetime.fromtimestamp(self.now.timestamp() + (first.wait_s or 0.0))
+        text = f"Nothing can start now; the earliest is {first.describe()} (~{at:%H:%M})"
+        for r in self.reservations:
+            if r.start is None or r.end is None or r.admits(user, account):
+                continue
+            if r.start <= at and 0 <= (at - r.end).total_seconds() <= 900:
+                kind = "maintenance" if r.maintenance else "reservation"
+                text += f', after {kind} "{r.name}" {r.start:%H:%M}-{r.end:%H:%M}'
+        return text + "."
 
 
 def decide(req: Request, probes: list[Probe], now: datetime, skipped: dict[str, str]) -> Plan:
@@ -142,7 +187,10 @@ def decide(req: Request, probes: list[Probe], now: datetime, skipped: dict[str, 
             notes[f"{shape.gpu.key} {shape.topology}"] = ps[0].refused or "refused by Slurm"
             continue
         found += _strategies_for(req, shape, ok, now)
-    return Plan(rank(found), notes)
+    # When each shape could start the whole time: kept even where ranking drops that
+    # strategy, so a --time-min window can say "or 8:00 from 17:30".
+    full = {s.shape: s.wait_s for s in found if s.kind == "direct" and s.wait_s is not None}
+    return Plan(rank(found), notes, now=now, full_waits=full)
 
 
 def _strategies_for(req: Request, shape: Shape, ok: list[Probe], now: datetime) -> list[Strategy]:

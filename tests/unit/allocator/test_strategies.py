@@ -17,7 +17,7 @@ from rv_jupyter.allocator.strategies import (
     rank,
     shapes,
 )
-from rv_jupyter.cluster import GPU_TYPES
+from rv_jupyter.cluster import BACKFILL_DEFAULT_WALLTIME, GPU_TYPES
 
 NOW = datetime(2026, 11, 25, 12, 0, 0)
 H = 3600
@@ -29,7 +29,10 @@ def probes_for(req: Request, wait_by: dict[tuple[str, str, int], float | None]) 
     types, _ = compatible_types(req)
     out = []
     for shape in shapes(req, types):
-        for w in probe_walltimes(req, shape.gpu):
+        # What a window search would also have tried: the old fixed guesses.
+        cap = min(req.time_s, shape.gpu.max_walltime_s)
+        extra = {w for w in (BACKFILL_DEFAULT_WALLTIME, H) if w < cap}
+        for w in sorted({*probe_walltimes(req, shape.gpu), *extra}):
             wait = wait_by.get((shape.gpu.key, shape.topology, w), 0.0)
             start = None if wait is None else NOW + timedelta(hours=wait)
             out.append(Probe(shape, w, start, None if start else "Requested node configuration"))
