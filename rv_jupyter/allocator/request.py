@@ -96,7 +96,8 @@ _FLAGS = {"gpus": "--gpu", "gpu_type": "--type", "time_s": "--time", "mem_gb": "
 class Request(BaseModel):
     """GPUs as a researcher thinks of them; the allocator finds the Slurm for it."""
 
-    model_config = ConfigDict(frozen=True)
+    # A misspelt field must not quietly become the default (`tpye="a100_80"` -> any).
+    model_config = ConfigDict(frozen=True, extra="forbid")
 
     gpus: int = Field(default=1, ge=1)
     gpu_type: str = "any"
@@ -151,6 +152,12 @@ class Request(BaseModel):
             return cls.model_validate(fields)
         except ValidationError as exc:
             e = exc.errors()[0]
+            if e["type"] == "extra_forbidden":
+                valid = sorted({*cls.model_fields, "time", "mem", "segment"} - {"request_id"})
+                raise RequestError(
+                    f"Unknown request field {str(e['loc'][0])[:40]!r}.",
+                    hint=f"Valid fields: {', '.join(valid)}.",
+                ) from None
             msg = str(e["msg"]).removeprefix("Value error, ")
             if not e["loc"]:  # a check across fields names its flags itself
                 raise RequestError(f"{msg}.") from None

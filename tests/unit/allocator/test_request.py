@@ -126,3 +126,9 @@ def test_any_type_skips_what_cannot_serve_and_says_why() -> None:
 def test_each_request_has_its_own_tag() -> None:
     a, b = Request(), Request()
     assert a.tag != b.tag and a.tag.startswith("rv:")
+
+
+def test_a_misspelt_field_is_refused_naming_the_valid_ones() -> None:
+    with pytest.raises(RequestError, match="Unknown request field 'tpye'") as err:
+        Request.build(gpus=4, tpye="a100_80")
+    assert "gpu_type" in str(err.value.hint) and "time" in str(err.value.hint)
