@@ -1,23 +1,94 @@
 """The status panel: connection, your jobs (cancel per row), GPUs, SUs, quotas, fairshare.
 
-A thin face: it renders the shared poller's snapshots and sends cancels to the core.
-It never reads the cluster itself, so ten open panels cost one read per interval.
+A thin face: it renders the shared poller's snapshots (words from `format`) and sends
+cancels to the core. It never reads the cluster itself, so ten open panels cost one read
+per interval.
+
+Widgets are made once and updated in place: a job's row lives as long as the job is in
+the queue and is closed when it leaves. ipywidgets keeps every widget (and its Layout
+and Style, widgets too) in a global registry until `close()`, so a panel that replaced
+its rows on each read grew by ~17 MB a minute with ten panels open.
 """
 
 from __future__ import annotations
 
 import html
+import threading
+import time
+from collections.abc import Callable
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 import ipywidgets as w
 
 from rv_jupyter.errors import RvError
+from rv_jupyter.widgets import format as fmt
 from rv_jupyter.widgets.visibility import VisibilityProbe
 
 if TYPE_CHECKING:
     from rv_jupyter.poller import Poller, Snapshot
     from rv_jupyter.session import Cluster
+    from rv_jupyter.slurm import Job
     from rv_jupyter.state import ClusterState
+
+# A question left unanswered this long goes back to a plain Cancel button.
+CONFIRM_S = 10.0
+
+
+def close_tree(widget: w.Widget) -> None:
+    """Close a widget, its children, and the Layout and Style widgets each one owns."""
+    for child in getattr(widget, "children", ()):
+        close_tree(child)
+    for part in ("layout", "style"):
+        owned = getattr(widget, part, None)
+        if isinstance(owned, w.Widget):
+            owned.close()
+    widget.close()
+
+
+class JobRow:
+    """One job's line and its Cancel button, which asks before it acts."""
+
+    def __init__(self, job_id: str, on_cancel: Callable[[JobRow], None]) -> None:
+        self.job_id = job_id
+        self.text = w.HTML()
+        self.cancel = w.Button(
+            description="Cancel", button_style="warning", layout={"width": "7em"},
+            tooltip=f"Cancel job {job_id} (asks first)",
+        )  # fmt: skip
+        self.confirm = w.Button(
+            description=f"Cancel job {job_id}?", button_style="danger",
+            layout={"width": "auto"}, tooltip="scancel it now: its work is lost",
+        )  # fmt: skip
+        self.keep = w.Button(description="Keep it", layout={"width": "6em"})
+        self.box = w.HBox([self.cancel, self.text])
+        self.asked_at: float | None = None
+        self.cancel.on_click(lambda _b: self.ask())
+        self.confirm.on_click(lambda _b: on_cancel(self))
+        self.keep.on_click(lambda _b: self.settle())
+
+    def ask(self) -> None:
+        """First click: show the question (confirm or keep) instead of cancelling."""
+        self.asked_at = time.monotonic()
+        self.box.children = (self.confirm, self.keep, self.text)
+
+    def settle(self, *, cancelling: bool = False) -> None:
+        """Back to one button; disabled while a cancel is on its way."""
+        self.asked_at = None
+        self.cancel.disabled = cancelling
+        self.cancel.description = "Cancelling…" if cancelling else "Cancel"
+        self.box.children = (self.cancel, self.text)
+
+    def update(self, text: str) -> None:
+        """Show the job's new values; an old unanswered question goes away."""
+        self.text.value = text  # traitlets sends nothing when the value is unchanged
+        if self.asked_at is not None and time.monotonic() - self.asked_at > CONFIRM_S:
+            self.settle()
+
+    def close(self) -> None:
+        """Close every widget of the row."""
+        for widget in (self.box, self.cancel, self.confirm, self.keep):
+            close_tree(widget)
 
 
 class Panel(w.VBox):
@@ -26,27 +97,41 @@ class Panel(w.VBox):
     def __init__(self, cluster: Cluster, *, poller: Poller | None = None, **kwargs: Any) -> None:
         self.cluster = cluster
         self.connection = w.HTML("<i>connecting…</i>")
-        self.jobs = w.VBox()
+        self.message = w.HTML()  # the last read's error, in full
+        self.notice = w.HTML()  # what the last action (a cancel) did
+        self.rows: dict[str, JobRow] = {}
+        self._header = w.HTML(fmt.job_header_html())
+        self._none = w.HTML("<i>none</i>")
+        self.jobs = w.VBox([self._none])
         self.gpus = w.HTML()
         self.money = w.HTML()
         self.storage = w.HTML()
-        self.message = w.HTML()
+        self.sections = w.Accordion(
+            [self.jobs, self.gpus, w.VBox([self.money, self.storage])],
+            titles=("Your jobs", "GPUs", "SUs and storage"),
+            selected_index=0,
+        )
         self.probe = VisibilityProbe(on_change=self.set_visible)
         super().__init__(
-            [self.probe, self.connection, self.message, w.HTML("<b>Your jobs</b>"), self.jobs,
-             w.HTML("<b>GPUs</b>"), self.gpus, self.money, w.HTML("<b>Storage</b>"),
-             self.storage],
-            **kwargs,
-        )  # fmt: skip
+            [self.probe, self.connection, self.message, self.notice, self.sections], **kwargs
+        )
+        # Snapshots arrive on the background loop's thread, clicks on the kernel's.
+        self._lock = threading.RLock()
         self.poller = poller or cluster.poller
         self.shown: Snapshot | None = None
         self._sub = self.poller.subscribe(self._show)
 
     def close(self) -> None:
-        """Stop following the cluster and remove the widget."""
+        """Stop following the cluster and close every widget of the panel."""
         self._sub.close()
-        self.probe.close()
-        super().close()
+        with self._lock:
+            for row in self.rows.values():
+                row.close()
+            self.rows.clear()
+            for child in (self._header, self._none, *self.children):
+                close_tree(child)
+            self.layout.close()
+            super().close()
 
     def set_visible(self, visible: bool) -> None:
         """Tell the poller whether this panel is on screen (hidden panels need no reads)."""
@@ -55,79 +140,54 @@ class Panel(w.VBox):
     # -- rendering ------------------------------------------------------------------
 
     def _show(self, snap: Snapshot) -> None:
-        self.shown = snap
-        state = snap.state
-        who = html.escape(f"{state.user}@{state.host}") if state else html.escape(self.cluster.host)
-        if snap.stale:
-            age = f", data from {state.read_at:%H:%M:%S}" if state else ""
-            self.connection.value = (
-                f"<b>{who}</b>: <span style='color:#b00'>disconnected{age} (stale)</span>"
-            )
-            self.message.value = f"<pre style='color:#b00'>{html.escape(snap.error or '')}</pre>"
-        else:
-            self.connection.value = f"<b>{who}</b>: <span style='color:#080'>OK</span>"
-            self.message.value = ""
-        if state is not None:
-            self._render(state)
+        with self._lock:
+            self.shown = snap
+            state = snap.state
+            who = f"{state.user}@{state.host}" if state else self.cluster.host
+            self.connection.value = fmt.status_line(snap, who)
+            self.message.value = fmt.error_html(snap.error) if snap.stale else ""
+            if state is not None:
+                self._render(state)
 
     def _render(self, s: ClusterState) -> None:
-        self.jobs.children = [self._job_row(j) for j in s.jobs] or [w.HTML("<i>none</i>")]
-        rows = "".join(
-            f"<tr><td>{html.escape(g.partition)}</td><td>{html.escape(g.label)}</td>"
-            f"<td>{g.free}/{g.total}</td><td>{_su(g.su_per_gpu_hour)}</td>"
-            f"<td>{html.escape(_wait(g.gpu_type))}</td></tr>"
-            for g in s.gpus
-        )
-        self.gpus.value = (
-            "<table><tr><th>partition</th><th>GPU</th><th>free</th><th>SU/GPU-h</th>"
-            f"<th>typical wait</th></tr>{rows}</table>"
-        )
-        balances = ", ".join(
-            f"{html.escape(a.account)}: {a.balance:,.0f} SUs" if a.balance is not None
-            else html.escape(a.account)
-            for a in s.allocations
+        now = datetime.now().astimezone()
+        for job in s.jobs:
+            row = self.rows.get(job.job_id)
+            if row is None:
+                row = self.rows[job.job_id] = JobRow(job.job_id, self._cancel)
+            row.update(fmt.job_row_html(job, now, s.read_at))
+        for gone in set(self.rows) - {j.job_id for j in s.jobs}:
+            self.rows.pop(gone).close()
+        self._set_rows(s.jobs)
+        self.sections.set_title(0, fmt.jobs_title(s.jobs))
+        self.sections.set_title(1, fmt.gpus_title(s))
+        self.gpus.value = fmt.gpus_html(s)
+        self.money.value = fmt.money_html(s)
+        self.storage.value = fmt.storage_html(s)
+
+    def _set_rows(self, jobs: list[Job]) -> None:
+        children = (self._header, *(self.rows[j.job_id].box for j in jobs)) if jobs else (
+            self._none,
         )  # fmt: skip
-        fair = f" · fairshare {s.user_fairshare:.2f}" if s.user_fairshare is not None else ""
-        self.money.value = f"<b>SU balance</b>: {balances or '?'}{fair}"
-        self.storage.value = "".join(_quota_bar(q) for q in s.quotas) + "".join(
-            f"<div style='color:#b00'>{html.escape(k)}: {html.escape(v)}</div>"
-            for k, v in s.errors.items()
-        )
+        if children != self.jobs.children:
+            self.jobs.children = children
 
-    def _job_row(self, job: Any) -> w.HBox:
-        text = w.HTML(
-            f"{html.escape(job.job_id)} <b>{html.escape(job.name)}</b> {job.state.value}"
-            f" {html.escape(job.node_list or job.reason or '')}"
-        )
-        button = w.Button(description="Cancel", button_style="warning", layout={"width": "7em"})
-        button.on_click(lambda _b, job_id=job.job_id: self._cancel(job_id))
-        return w.HBox([button, text])
+    # -- actions ----------------------------------------------------------------------
 
-    def _cancel(self, job_id: str) -> None:
+    def _cancel(self, row: JobRow) -> None:
+        # Runs on the kernel's thread and blocks it; never under the lock, which the
+        # background loop needs to deliver snapshots while the cancel is on its way.
+        with self._lock:
+            row.settle(cancelling=True)
         try:
-            self.cluster.cancel([job_id])
+            cancelled = self.cluster.cancel([row.job_id])
         except RvError as err:
-            self.message.value = f"<pre style='color:#b00'>{html.escape(str(err))}</pre>"
-        self.poller.wake()
-
-
-def _su(rate: float | None) -> str:
-    return "?" if rate is None else f"{rate:.2f}"
-
-
-def _wait(gpu_type: str | None) -> str:
-    from rv_jupyter.cluster import GPU_TYPES
-
-    return GPU_TYPES[gpu_type].typical_wait if gpu_type in GPU_TYPES else "?"
-
-
-def _quota_bar(q: Any) -> str:
-    pct = q.use_percent or 0
-    colour = "#b00" if pct >= 90 else "#c80" if pct >= 75 else "#080"
-    return (
-        f"<div>{html.escape(q.type)} ({html.escape(q.location or '')}): "
-        f"{html.escape(q.used_text or '?')} of {html.escape(q.size_text or '?')}"
-        f"<div style='background:#eee;width:20em;height:0.6em'>"
-        f"<div style='background:{colour};width:{min(pct, 100):.0f}%;height:100%'></div>"
-        "</div></div>"
-    )
+            with self._lock:
+                row.settle()
+                self.notice.value = fmt.error_html(str(err))
+        else:
+            done = ", ".join(cancelled) or row.job_id
+            self.notice.value = (
+                f"<span style='color:#080'>Cancelled job {html.escape(done)}.</span>"
+            )
+        self.poller.poke()  # this panel's poller may not be the cluster's (tests, Lab)
