@@ -44,3 +44,20 @@ def test_holding_both_interactive_gpus_refuses_a_third(a_cluster: Cluster) -> No
     with pytest.raises(RequestError, match="at most 2 RTX 3090 per user"):
         run_sync(Allocator(a_cluster).allocate(Request.build(gpu_type="rtx3090", time="10m")))
     assert submitted() == before
+
+
+@pytest.mark.parametrize(
+    ("fields", "message"),
+    [
+        (dict(gpu_type="mig", mem="32G"), "MIG jobs may use at most 16 GB"),
+        (dict(gpu_type="a6000", mem="300G"), "its nodes have 256 GB"),
+        (dict(mem="99T"), "No GPU type can serve"),
+    ],
+)
+def test_memory_over_a_limit_is_refused_before_anything_is_submitted(
+    a_cluster: Cluster, fields: dict[str, object], message: str
+) -> None:
+    before = submitted()
+    with pytest.raises(RequestError, match=message):
+        run_sync(Allocator(a_cluster).allocate(Request.build(time="10m", **fields)))
+    assert submitted() == before
