@@ -1,8 +1,6 @@
 """Ports of your running jobs, reached through the one SSH connection.
 
-Two kinds of forward; each connection through them reaches the port on the job's node
-whether the program there listens on the node's address or on its loopback only (see
-remote/node_ports.py):
+Two kinds of forward:
 
 - proxy forwards listen on a Unix socket in a private (0700) directory, so the Jupyter
   server extension can proxy `/rv/proxy/<job>/<port>/` to them while no other local user
@@ -12,16 +10,17 @@ remote/node_ports.py):
 
 Only nodes of the user's own *running* jobs are ever targets: every job id is checked
 against `squeue --me` (cached for a few seconds, so a page's burst of requests costs one
-read), never taken as a host name.
+read), never taken as a host name. And a node is shared, so every connection through a
+forward first asks the job itself (job_ports.py) where *its* processes listen on that
+port, and goes there only (port_choice.py): never to another user's server on the same
+node and port, never to the node of a job that has ended.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import re
-import shlex
 import shutil
 import tempfile
 import time
@@ -31,68 +30,23 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from rv_jupyter import background
-from rv_jupyter.errors import RequestError, UnknownJob
+from rv_jupyter.errors import RequestError, RvError, UnknownJob
+from rv_jupyter.job_ports import JobPorts, ListeningPort
+from rv_jupyter.port_choice import Target
+from rv_jupyter.remote.node_ports import NodePortListener
 from rv_jupyter.slurm.hostlist import expand_hostlist
 from rv_jupyter.slurm.states import JobState
 
 if TYPE_CHECKING:
     from rv_jupyter.session import Cluster
 
-# Long enough to cover one page load's requests, short enough that a job that has ended
-# (and whose node and port may soon belong to someone else) stops being a target quickly.
+# Long enough to cover one page load's requests. A job that ended within it is still no
+# target: every connection asks the job itself first (job_ports.py), which fails then.
 RUNNING_TTL_S = 3.0
 
 _JOB_ID = re.compile(r"^[0-9]{1,12}(_[0-9]{1,9})?$")
 
-
-# Run on the job's node (python3 reads it from stdin): the TCP ports its processes listen
-# on, from /proc alone, so it needs no ss/netstat/lsof there and sees only the job's pids.
-_LISTENING = r"""
-import json, os, subprocess
-ps = subprocess.run(["scontrol", "listpids", os.environ["SLURM_JOB_ID"]],
-                    capture_output=True, text=True).stdout.split("\n")[1:]
-pids = {row.split()[0] for row in ps if row.split() and row.split()[0].isdigit()}
-listen = {}
-for table in ("/proc/net/tcp", "/proc/net/tcp6"):
-    try:
-        rows = open(table).read().splitlines()[1:]
-    except OSError:
-        continue
-    for row in rows:
-        f = row.split()
-        if f[3] != "0A":
-            continue
-        addr, port = f[1].rsplit(":", 1)
-        loopback = addr in ("0100007F", "00000000000000000000000001000000")
-        listen.setdefault(f[9], (int(port, 16), loopback))
-found = {}
-for pid in pids:
-    try:
-        fds = os.listdir(f"/proc/{pid}/fd")
-        name = open(f"/proc/{pid}/comm").read().strip()
-    except OSError:
-        continue
-    for fd in fds:
-        try:
-            target = os.readlink(f"/proc/{pid}/fd/{fd}")
-        except OSError:
-            continue
-        if target.startswith("socket:[") and target[8:-1] in listen:
-            port, loopback = listen[target[8:-1]]
-            found[port] = {"port": port, "pid": int(pid), "process": name,
-                           "loopback_only": loopback}
-print(json.dumps(sorted(found.values(), key=lambda r: r["port"])))
-"""
-
-
-@dataclass(frozen=True)
-class ListeningPort:
-    """A TCP port a process of the job listens on."""
-
-    port: int
-    pid: int
-    process: str
-    loopback_only: bool  # bound to 127.0.0.1/::1: reached over SSH into the node
+__all__ = ["Forward", "Forwards", "ListeningPort", "check_job_id", "check_port"]
 
 
 def check_port(port: int | str) -> int:
@@ -191,6 +145,7 @@ class Forwards:
         # Local forwards live as long as the caller holds them (or the process runs).
         self._local: weakref.WeakSet[Forward] = weakref.WeakSet()
         self._dir: Path | None = None
+        self._ports: dict[str, JobPorts] = {}  # job id -> its watcher (job_ports.py)
 
     # -- which node -------------------------------------------------------------------
 
@@ -234,19 +189,26 @@ class Forwards:
                 return fwd
         path = str(self._socket_dir() / f"{job_id}-{port}.sock")
         Path(path).unlink(missing_ok=True)
-        listener = await self.cluster.connection.forward_to_path(path, node, port)
+        listener = await self._listener(job_id, node, port).aunix(path)
         fwd = Forward(job_id, node, port, path=path, _listener=listener, _owner=self)
         self._open.append(fwd)
         return fwd
 
     async def alocal(self, job_id: str, port: int, local_port: int = 0) -> Forward:
-        """A plain TCP forward 127.0.0.1:local_port -> node:port (0: any free port)."""
+        """A plain TCP forward 127.0.0.1:local_port -> the job's port (0: any free port);
+        PortClosed if the job listens on no such port now."""
         port = check_port(port)
         if local_port:
             local_port = check_port(local_port)
         node = await self.anode(job_id, fresh=True)
         try:
-            listener = await self.cluster.connection.forward_to_port(local_port, node, port)
+            await self._watcher(job_id, node).alocate(port)
+        except RvError:
+            if not any(f.job_id == job_id for f in self.list()):
+                self._close_watcher(job_id)
+            raise
+        try:
+            listener = await self._listener(job_id, node, port).atcp("127.0.0.1", local_port)
         except OSError as exc:
             raise RequestError(
                 f"Cannot listen on local port {local_port}: {exc.strerror or exc}.",
@@ -258,15 +220,39 @@ class Forwards:
         self._local.add(fwd)
         return fwd
 
+    async def alocate(self, job_id: str, port: int) -> Target:
+        """Where a connection to `port` reaches the job's own listener now; PortClosed
+        if the job listens on no such port, UnknownJob if it is no longer running."""
+        node = await self.anode(job_id)
+        return await self._watcher(job_id, node).alocate(port)
+
     async def alistening(self, job_id: str) -> list[ListeningPort]:
         """TCP ports the processes of your running job listen on (on its first node)."""
         node = await self.anode(job_id, fresh=True)
-        command = (
-            f"srun --jobid={shlex.quote(job_id)} --overlap --nodes=1 --ntasks=1 "
-            f"-w {shlex.quote(node)} python3 -"
-        )
-        out = await self.cluster.arun(command, stdin=_LISTENING, timeout=60)
-        return [ListeningPort(**row) for row in json.loads(out.strip().splitlines()[-1])]
+        try:
+            return await self._watcher(job_id, node).alistening()
+        finally:
+            if not any(f.job_id == job_id for f in self.list()):
+                self._close_watcher(job_id)  # no forward of the job needs it
+
+    def _listener(self, job_id: str, node: str, port: int) -> NodePortListener:
+        async def locate() -> Target:
+            return await self._watcher(job_id, node).alocate(port)
+
+        return NodePortListener(self.cluster.connection, node, port, locate=locate)
+
+    def _watcher(self, job_id: str, node: str) -> JobPorts:
+        ports = self._ports.get(job_id)
+        if ports is None or ports.node != node:
+            if ports is not None:
+                ports.close()
+            ports = self._ports[job_id] = JobPorts(self.cluster, job_id, node)
+            ports.on_end = self._watcher_ended
+        return ports
+
+    def _watcher_ended(self, ports: JobPorts) -> None:
+        # The job may have ended: the next request reads squeue again.
+        self._read_at = 0.0
 
     def list(self) -> list[Forward]:
         """Forwards open now."""
@@ -285,6 +271,13 @@ class Forwards:
         self._local.discard(fwd)
         if fwd.path:
             Path(fwd.path).unlink(missing_ok=True)
+        if not any(f.job_id == fwd.job_id for f in self.list()):
+            self._close_watcher(fwd.job_id)
+
+    def _close_watcher(self, job_id: str) -> None:
+        ports = self._ports.pop(job_id, None)
+        if ports is not None:
+            ports.close()
 
     def _socket_dir(self) -> Path:
         if self._dir is None or not self._dir.exists():

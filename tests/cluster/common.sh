@@ -3,6 +3,10 @@
 
 RV_MINI=${RV_MINI:-/var/lib/rv-mini}
 TEST_USER=${RV_MINI_USER:-rvtest}
+# Another cluster user, with jobs on the same nodes (never logs in over SSH): what a
+# shared node's neighbour can and cannot see of the test user's processes and ports.
+OTHER_USER=${RV_MINI_OTHER_USER:-rvother}
+OTHER_ACCOUNT=otherlab
 SSH_PORT=${RV_MINI_SSH_PORT:-22022}
 ACCOUNTS="mylab_paid mylab_std"
 # A private subnet that exists only on this machine: a blackhole route makes sure

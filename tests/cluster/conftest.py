@@ -98,13 +98,34 @@ def a_cluster(a_config_path: Path):  # type: ignore[no-untyped-def]
 
 @pytest.fixture
 def no_jobs_left(a_config: rv_config.RvConfig) -> Iterator[None]:
-    """Cancel every job of the test user after the test, whatever it left behind."""
+    """Cancel every job the test user submitted during the test, whatever it left behind.
+
+    Only jobs from this test on (ids at or above the next id when it began), so tests
+    run side by side by developers do not cancel each other's jobs.
+    """
+    first = next_job_id()
     yield
     user = a_config.connection.user or "rvtest"
-    subprocess.run(["scancel", "-u", user], check=False)
+
+    def mine() -> list[str]:
+        out = as_admin("squeue", "-h", "-u", user, "-o", "%A")
+        return [i for i in set(out.split()) if i.isdigit() and int(i) >= first]
+
+    if ids := mine():
+        subprocess.run(["scancel", *ids], check=False)
     deadline = time.monotonic() + 30
-    while as_admin("squeue", "-h", "-u", user, "-o", "%i").strip() and time.monotonic() < deadline:
+    while mine() and time.monotonic() < deadline:
         time.sleep(0.5)
+
+
+def next_job_id() -> int:
+    """The id Slurm gives the next job (a --test-only probe takes one and says which)."""
+    out = subprocess.run(
+        ["sbatch", "--test-only", "-p", "standard", "-t", "1", "-o", "/dev/null", "--wrap=true"],
+        capture_output=True, text=True, timeout=30,
+    )  # fmt: skip
+    m = re.search(r"Job (\d+) to start", out.stderr)
+    return int(m.group(1)) if m else 0
 
 
 @pytest.fixture(scope="session")
@@ -145,14 +166,17 @@ def a_web_job(a_cluster) -> tuple[str, int]:  # type: ignore[no-untyped-def]
     return start_web_app(a_cluster)
 
 
-def start_web_app(cluster, bind: str = "0.0.0.0") -> tuple[str, int]:  # type: ignore[no-untyped-def]
-    """Start web_app.py in a job, listening on `bind` on its node; (job id, port)."""
+def start_web_app(cluster, bind: str = "0.0.0.0", *, outlive: bool = False) -> tuple[str, int]:  # type: ignore[no-untyped-def]
+    """Start web_app.py in a job, listening on `bind` on its node; (job id, port).
+    With `outlive`, the job runs on after the app quits (GET /quit)."""
     path = "/home/rvtest/rv-test-web_app.py"
     cluster.run(f"cat > {path}", stdin=WEB_APP.read_text())
     port = random.randint(20000, 40000)
+    app = f"python3 {path} {port} {bind}"
+    run = f"{app}; sleep 600" if outlive else f"exec {app}"
     out = cluster.run(
         f"sbatch --parsable -p standard -t 10 -J web-app -o /home/rvtest/web-app-%j.log "
-        f"--wrap 'exec python3 {path} {port} {bind}'"
+        f"--wrap '{run}'"
     )
     job_id = out.strip().split(";")[0]
     wait_running(job_id)
@@ -161,6 +185,38 @@ def start_web_app(cluster, bind: str = "0.0.0.0") -> tuple[str, int]:  # type: i
         assert time.monotonic() < deadline, "the web app did not start"
         time.sleep(0.3)
     return job_id, port
+
+
+OTHER_USER = os.environ.get("RV_MINI_OTHER_USER", "rvother")  # tests/cluster/common.sh
+
+
+def start_neighbours_web_app(node: str, port: int, bind: str, *extra: str) -> str:
+    """web_app.py in a job of the other local user on `node` (shared, as GPU nodes are),
+    listening on `bind`:`port`; its job id (the caller ends them: stop_neighbours())."""
+    home = Path(f"/home/{OTHER_USER}")
+    app = home / "rv-test-web_app.py"
+    app.write_text(WEB_APP.read_text())
+    shutil.chown(app, OTHER_USER, OTHER_USER)
+    log = home / f"neighbour-{port}.log"
+    log.unlink(missing_ok=True)
+    out = as_admin("runuser", "-u", OTHER_USER, "--", "sbatch", "--parsable", "-p", "standard",
+                   "-w", node, "-t", "10", "-J", "neighbour", "-o", str(log), "--chdir", str(home),
+                   "--wrap", f"exec python3 {app} {port} {bind} {' '.join(extra)}")  # fmt: skip
+    job_id = out.strip().split(";")[0]
+    wait_running(job_id)
+    if "--retry" not in extra:
+        deadline = time.monotonic() + 30
+        while not (log.exists() and "listening" in log.read_text()):
+            assert time.monotonic() < deadline, "the neighbour's web app did not start"
+            time.sleep(0.3)
+    return job_id
+
+
+def stop_neighbours() -> None:
+    """Cancel the other user's jobs and remove their logs."""
+    subprocess.run(["scancel", "-u", OTHER_USER], check=False)
+    for log in Path(f"/home/{OTHER_USER}").glob("neighbour-*.log"):
+        log.unlink(missing_ok=True)
 
 
 def foreign_job() -> str:

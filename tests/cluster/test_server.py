@@ -21,7 +21,15 @@ import pytest
 from tornado import httpclient, websocket
 
 from rv_jupyter.session import Cluster
-from tests.cluster.conftest import as_admin, foreign_job, wait_running
+from tests.cluster.conftest import (
+    OTHER_USER,
+    as_admin,
+    foreign_job,
+    start_neighbours_web_app,
+    start_web_app,
+    stop_neighbours,
+    wait_running,
+)
 from tests.jupyter_servers import Server, jupyter
 
 pytestmark = pytest.mark.usefixtures("no_jobs_left")
@@ -130,6 +138,9 @@ def test_proxy_reaches_an_app_in_the_job_without_our_credentials(
     big = call(a_server, "GET", f"{base}/bytes?mb=8")
     assert big.status == 200
     assert len(big.body) == 8 << 20
+    assert big.headers["Content-Length"] == str(8 << 20)  # a download shows its progress
+    head = call(a_server, "HEAD", f"{base}/bytes?mb=8")
+    assert (head.status, head.body, head.headers["Content-Length"]) == (200, b"", str(8 << 20))
     assert call(a_server, "GET", f"{base}/nothing-here").status == 404  # the app's own 404
 
     unauthenticated = call(a_server, "GET", f"{base}/hello", token=False)
@@ -164,6 +175,37 @@ def test_a_slow_download_is_not_buffered_by_the_server(
             got += len(chunk)
     finally:
         sock.close()
+
+
+def test_long_streams_do_not_hold_up_other_requests(
+    a_server: Server, a_web_job: tuple[str, int]
+) -> None:
+    # Event streams stay open for as long as their page does: more of them than the
+    # 64 requests the server's HTTP client once took at a time must not queue the rest.
+    job_id, port = a_web_job
+    url = urlsplit(a_server.url)
+    streams = []
+    try:
+        for _ in range(72):
+            sock = socket.create_connection((url.hostname, url.port), timeout=30)
+            sock.sendall(
+                f"GET /rv/proxy/{job_id}/{port}/stream HTTP/1.1\r\nHost: {url.netloc}\r\n"
+                f"Authorization: token {a_server.token}\r\n\r\n".encode()
+            )
+            streams.append(sock)
+        for sock in streams:
+            got = b""
+            while b"data: tick" not in got:
+                chunk = sock.recv(4096)
+                assert chunk, "an event stream ended"
+                got += chunk
+        started = time.monotonic()
+        reply = call(a_server, "GET", f"/rv/proxy/{job_id}/{port}/hello")
+        assert reply.status == 200, reply.body
+        assert time.monotonic() - started < 5
+    finally:
+        for sock in streams:
+            sock.close()
 
 
 def rss_mb(pid: int) -> float:
@@ -230,6 +272,76 @@ def test_proxy_refuses_what_is_not_a_running_job_of_yours(
     assert a_server.token not in server_log
 
 
+def test_proxy_never_reaches_a_neighbours_server_on_the_same_node_and_port(
+    a_server: Server, a_cluster: Cluster
+) -> None:
+    # Ours on the node's loopback; another user's job on the same node listens on the
+    # node's address at the same port, and on one more port where only it listens.
+    job_id, port = start_web_app(a_cluster, bind="127.0.0.1")
+    node = as_admin("squeue", "-h", "-j", job_id, "-o", "%N").strip()
+    try:
+        start_neighbours_web_app(node, port, node)
+        start_neighbours_web_app(node, port + 1, node)
+        for _ in range(5):
+            reply = call(a_server, "GET", f"/rv/proxy/{job_id}/{port}/hello")
+            assert reply.status == 200, reply.body
+            assert (reply.json()["user"], reply.json()["host"]) == ("rvtest", node)
+        theirs = call(a_server, "GET", f"/rv/proxy/{job_id}/{port + 1}/hello")
+        assert theirs.status == 502
+        assert OTHER_USER.encode() not in theirs.body
+        assert f"Job {job_id} has nothing listening on port {port + 1}".encode() in theirs.body
+    finally:
+        stop_neighbours()
+
+
+def test_proxy_refuses_the_port_of_a_job_that_just_ended(
+    a_server: Server, a_cluster: Cluster
+) -> None:
+    # The neighbour's app waits for the port and takes it the moment our job ends, well
+    # within the few seconds the server trusts its last read of squeue.
+    job_id, port = start_web_app(a_cluster, bind="0.0.0.0")
+    node = as_admin("squeue", "-h", "-j", job_id, "-o", "%N").strip()
+    try:
+        start_neighbours_web_app(node, port, node, "--retry")
+        assert call(a_server, "GET", f"/rv/proxy/{job_id}/{port}/hello").json()["user"] == "rvtest"
+        as_admin("scancel", job_id)
+        log = Path(f"/home/{OTHER_USER}/neighbour-{port}.log")
+        deadline = time.monotonic() + 30
+        while "listening" not in (log.read_text() if log.exists() else ""):
+            assert time.monotonic() < deadline, "the neighbour did not take the port"
+            time.sleep(0.05)
+        for _ in range(3):
+            reply = call(a_server, "GET", f"/rv/proxy/{job_id}/{port}/hello")
+            assert OTHER_USER.encode() not in reply.body
+            assert reply.status in (404, 502), reply.body
+    finally:
+        stop_neighbours()
+
+
+def test_a_cross_site_post_does_not_reach_the_app(
+    a_server: Server, a_web_job: tuple[str, int]
+) -> None:
+    job_id, port = a_web_job
+    echo = f"/rv/proxy/{job_id}/{port}/echo"
+    login = call(a_server, "GET", "/api/status").headers["Set-Cookie"].split(";")[0]
+    for headers in (
+        {"Cookie": login, "Origin": "http://evil.example"},  # a form or fetch on another site
+        {"Cookie": login, "Referer": "http://evil.example/page"},
+        {"Cookie": login},  # nothing says where it came from
+    ):
+        refused = call(a_server, "POST", echo, token=False, body=b"rm -rf", headers=headers)
+        assert refused.status in (403, 404), (headers, refused.body)  # Jupyter's own refusals
+        assert b"rm -rf" not in refused.body
+    same_site = {"Cookie": login, "Origin": a_server.url}
+    for method in ("POST", "PUT", "DELETE"):
+        reply = call(a_server, method, echo, token=False, body=b"", headers=same_site)
+        assert reply.status != 403, (method, reply.body)
+    assert call(a_server, "POST", echo, token=False, body=b"ok", headers=same_site).body == b"ok"
+    assert call(a_server, "POST", echo, body=b"token").body == b"token"  # token-authenticated
+    assert call(a_server, "GET", f"/rv/proxy/{job_id}/{port}/hello", token=False,
+                headers={"Cookie": login}).status == 200  # fmt: skip
+
+
 def test_a_jupyter_server_in_a_job_works_through_the_proxy(
     a_server: Server, a_cluster: Cluster
 ) -> None:
@@ -258,8 +370,9 @@ def test_a_jupyter_server_in_a_job_works_through_the_proxy(
     # Its own token guards it: through the proxy, our login alone does not open it.
     assert call(a_server, "GET", f"{base}/api/kernels", token=False,
                 headers=as_browser).status == 403  # fmt: skip
+    # A browser sends Origin with a POST: ours, for a page of the app through the proxy.
     started = call(a_server, "POST", f"{base}/api/kernels?token={token}", body=b"{}",
-                   token=False, headers=as_browser)  # fmt: skip
+                   token=False, headers={**as_browser, "Origin": a_server.url})  # fmt: skip
     assert started.status == 201, started.body
     kernel_id = started.json()["id"]
 

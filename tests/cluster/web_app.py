@@ -1,9 +1,13 @@
 """A small web app that runs inside a job on the mini-Rivanna (stdlib only: the node's
 python3 has nothing else), for the proxy's tests and benchmark.
 
-    python3 web_app.py PORT [BIND]     (BIND: 0.0.0.0, or 127.0.0.1 for the loopback only)
+    python3 web_app.py PORT [BIND [--retry]]
+        BIND: 0.0.0.0, 127.0.0.1 for the loopback only, or the node's name for its address;
+        --retry: wait until the port is free (to take it the moment another program ends)
 
-GET /hello        JSON: the node's host name, the request's path, query and headers
+GET /hello        JSON: the node's host name, the user, the request's path, query and headers
+GET /quit         stop listening and exit
+GET /stream       an event stream: one event at once, then one every 5 s, for ever
 GET /bytes?mb=N   N MiB of data, streamed in 1 MiB chunks (with Content-Length)
 POST /echo        the request body back
 GET /ws           WebSocket (RFC 6455) echo of text and binary messages; says "hello" first
@@ -13,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import getpass
 import hashlib
 import json
 import socket
@@ -89,9 +94,19 @@ async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> 
         if url.path == "/ws" and headers.get("upgrade", "").lower() == "websocket":
             await ws_echo(reader, writer, headers["sec-websocket-key"])
         elif url.path == "/hello":
-            info = {"host": socket.gethostname(), "path": url.path, "query": url.query,
-                    "method": method, "headers": headers}  # fmt: skip
+            info = {"host": socket.gethostname(), "user": getpass.getuser(), "path": url.path,
+                    "query": url.query, "method": method, "headers": headers}  # fmt: skip
             writer.write(respond("200 OK", json.dumps(info).encode()))
+        elif url.path == "/stream":
+            writer.write(b"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\n\r\n")
+            while True:
+                writer.write(b"data: tick\n\n")
+                await writer.drain()
+                await asyncio.sleep(5)
+        elif url.path == "/quit":
+            writer.write(respond("200 OK", b'{"bye": true}'))
+            await writer.drain()
+            asyncio.get_running_loop().call_soon(QUIT.set)
         elif url.path == "/bytes":
             mb = int(parse_qs(url.query).get("mb", ["1"])[0])
             writer.write(
@@ -115,12 +130,23 @@ async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> 
         writer.close()
 
 
-async def main(port: int, bind: str) -> None:
-    server = await asyncio.start_server(handle, bind, port)
+QUIT = asyncio.Event()
+
+
+async def main(port: int, bind: str, retry: bool) -> None:
+    while True:
+        try:
+            server = await asyncio.start_server(handle, bind, port)
+            break
+        except OSError:
+            if not retry:
+                raise
+            await asyncio.sleep(0.02)
     print(f"listening on {socket.gethostname()}:{port}", flush=True)
     async with server:
-        await server.serve_forever()
+        await QUIT.wait()
 
 
 if __name__ == "__main__":
-    asyncio.run(main(int(sys.argv[1]), sys.argv[2] if len(sys.argv) > 2 else "0.0.0.0"))
+    args = sys.argv[1:]
+    asyncio.run(main(int(args[0]), args[1] if len(args) > 1 else "0.0.0.0", "--retry" in args))
