@@ -10,6 +10,7 @@ once it ended) and can stream the log, wait, fetch `--out` values, or cancel it 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import html
 import shlex
 import time
@@ -23,7 +24,8 @@ from rv_jupyter.allocator.fanout import Allocator, Submission
 from rv_jupyter.allocator.request import Request
 from rv_jupyter.background import run_sync
 from rv_jupyter.envstore import EnvStore
-from rv_jupyter.errors import RequestError
+from rv_jupyter.errors import ConnectionLost, RequestError
+from rv_jupyter.jobs import envfiles
 from rv_jupyter.runner import PreparedCell, RunResult, prepare_cell, spread
 from rv_jupyter.slurm import JobState, parse_sacct, parse_squeue, sacct, squeue
 
@@ -76,7 +78,12 @@ class CellJob:
         """Read where the run is, in one round trip."""
         claim = shlex.quote(self.submission.claim_dir)
         q, listed, ended = await self.cluster.connection.batch(
-            [squeue.COMMAND, f"cat -- {claim}/jobs 2>/dev/null", f"cat -- {claim}/exit 2>/dev/null"]
+            [
+                squeue.COMMAND,
+                f"cat -- {claim}/jobs 2>/dev/null",
+                f"cat -- {claim}/exit 2>/dev/null",
+            ],
+            retry=True,
         )
         workers = tuple(dict.fromkeys(listed.stdout.split()))
         jobs = {j.job_id: j for j in parse_squeue(q.stdout)} if q.exit_status == 0 else {}
@@ -104,10 +111,12 @@ class CellJob:
     async def _ended(self, current: str | None, workers: tuple[str, ...]) -> CellStatus:
         """Nothing queued and no exit status: accounting says how the run ended."""
         ids = [current] if current else self.job_ids
-        records = [r for r in parse_sacct(await self.cluster.arun(sacct.command(ids)))
+        records = [r for r in parse_sacct(await self.cluster.arun(sacct.command(ids), retry=True))
                    if r.step is None]  # fmt: skip
         latest = sorted(records, key=lambda r: r.submit or datetime.min)
         state = latest[-1].raw_state if latest else "no record"
+        # Cancelled by scancel before it ran, perhaps: its env file goes now.
+        await envfiles.sweep(self.cluster.connection, self.cell.paths.env)
         phase = "cancelled" if "CANCEL" in state else "failed"
         where = f"job {current}" if current else "no job ran the cell"
         return CellStatus(phase, current, f"{where}: {state}", None, workers)
@@ -164,7 +173,7 @@ class CellJob:
     async def _elapsed(self, jobs: Sequence[str]) -> float:
         if not jobs:
             return 0.0
-        records = parse_sacct(await self.cluster.arun(sacct.command(list(jobs))))
+        records = parse_sacct(await self.cluster.arun(sacct.command(list(jobs)), retry=True))
         return float(sum(r.elapsed_s or 0 for r in records if r.step is None))
 
     async def acancel(self) -> list[str]:
@@ -172,7 +181,7 @@ class CellJob:
         st = await self.astatus()
         ids = list(dict.fromkeys([*self.job_ids, *st.jobs]))
         await self.cluster.arun("scancel " + " ".join(shlex.quote(i) for i in ids))
-        await self.cell.discard_env()
+        await envfiles.sweep(self.cluster.connection, self.cell.paths.env, gone=ids)
         return ids
 
     # -- sync facade ----------------------------------------------------------------
@@ -216,7 +225,9 @@ class CellJob:
     def __str__(self) -> str:
         st = self.last
         where = f"{st.phase}: {st.detail}" if st else "submitted"
-        return f"Cell job {self.name} ({', '.join(self.job_ids)}): {where}"
+        # This is the status last read, not a live one: say how to read it again.
+        later = "" if st and st.done else " (as last read: .status() reads it again)"
+        return f"Cell job {self.name} ({', '.join(self.job_ids)}): {where}{later}"
 
     def __repr__(self) -> str:
         return f"<CellJob {self}>"
@@ -240,6 +251,10 @@ async def submit_cell(
 ) -> CellJob:  # fmt: skip
     """Sync, then submit the cell as every strategy's batch work; return at once."""
     cell = await prepare_cell(cluster, source, local_root=local_root, bash=bash, out=out, env=env)
+    # Named for the request: its jobs (and segments) carry its tag, so a sweep can tell
+    # when none of them is left to read it.
+    stem = envfiles.request_stem(request.request_id)
+    await cell.deliver_env(stem)
     nodes = request.nodes or 1
     # The job script loads the modules and sources the secrets itself (so checkpoint
     # segments inherit them), hence the bare inner command.
@@ -252,6 +267,13 @@ async def submit_cell(
     except BaseException:
         await asyncio.shield(cell.discard_env())
         raise
+    if cell.env_path:
+        # From now on the file goes as soon as none of the jobs is queued or running
+        # (before this mark, only after envfiles.GRACE_S: a submission may be in flight).
+        mark = envfiles.submitted_command(cell.paths.env, stem, list(sub.jobs))
+        with contextlib.suppress(ConnectionLost):  # the grace period covers it
+            await cluster.connection.run(mark, check=False, retry=True)
     job = CellJob(cluster, cell, sub, on_values)
-    job.last = CellStatus("pending", None, f"{len(sub.jobs)} strategies submitted")
+    n = len(sub.jobs)
+    job.last = CellStatus("pending", None, f"{n} job{'s' * (n != 1)} submitted")
     return job

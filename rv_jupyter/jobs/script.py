@@ -208,8 +208,13 @@ def _preamble(s: JobSpec) -> list[str]:
     if s.env_file:
         lines += [
             f"rv_env={q(s.env_file)}",
-            # Secrets live only in this 0600 file; read it, then remove it.
-            'if [ -f "$rv_env" ]; then set -a; . "$rv_env"; set +a; rm -f -- "$rv_env"; fi',
+            # The values live in this 0600 file, then only in this shell's memory: never
+            # in its environment, which a resubmitted segment's sbatch would copy into
+            # Slurm's state. Only the payload gets them (see _launch).
+            "rv_env_text=",
+            'if [ -f "$rv_env" ]; then rv_env_text=$(< "$rv_env"); rm -f -- "$rv_env"; '
+            'else echo "rv: $rv_env is gone (swept after a cancel?); running without'
+            ' the %rv_env values" >&2; fi',
         ]
     if s.modules:
         lines.append(
@@ -241,42 +246,98 @@ def _is_env_name(name: str) -> bool:
 
 
 def _body(s: JobSpec) -> list[str]:
-    lines = _run(s, shlex.join(s.command))
+    lines = [*_reaper(s), *_run(s, shlex.join(s.command))]
     if s.claim_dir:
         # How the work ended, for a laptop that comes back after the job left the queue.
         lines.append(f'echo "$rv_status" > {shlex.quote(s.claim_dir + "/exit")}')
     return [*lines, 'exit "$rv_status"']
 
 
+def _reaper(s: JobSpec) -> list[str]:
+    """Traps that end the payload's whole process group with the job.
+
+    The payload runs in a session of its own (see _launch): a program it started lives
+    on when its shell dies, and Slurm's process tracking loses it once it is re-parented
+    (proctrack/linuxproc). Ending the group, after a normal end too, leaves nothing.
+    """
+    lines = [
+        "rv_pg=",
+        # Any process of the group but zombies (which an init may be slow to reap).
+        'rv_alive() { ps -o stat= -s "$rv_pg" 2>/dev/null | grep -qv "^Z"; }',
+        "rv_end() {",
+        '  if [ -n "$rv_pg" ] && kill -TERM -- "-$rv_pg" 2>/dev/null; then',
+        # A few seconds to exit cleanly, well inside Slurm's KillWait.
+        '    rv_i=0; while [ "$rv_i" -lt 30 ] && rv_alive; do',
+        "      sleep 0.1; rv_i=$((rv_i + 1)); done",
+        '    kill -KILL -- "-$rv_pg" 2>/dev/null',
+        "  fi",
+    ]
+    if s.env_file and s.kind == "checkpoint":
+        # A next segment's file that no queued segment will read goes too.
+        lines.append('  [ -n "${rv_next:-}" ] || rm -f -- "$rv_env"')
+    return [
+        *lines,
+        "  return 0",
+        "}",
+        "trap rv_end EXIT",
+        "trap 'exit 143' TERM HUP INT",
+    ]
+
+
+def _launch(s: JobSpec, cmd: str) -> list[str]:
+    """Start `cmd` in the background as the leader of a new session; its pid (also its
+    process group) in rv_pg. The env file's values reach it, and only it."""
+    # A background child of a shell without job control is no group leader, so setsid
+    # makes a new session in place (no fork): $! is the group to signal.
+    return [
+        f"{_with_env(s, 'setsid ' + cmd)} &",
+        "rv_pg=$!",
+        # `wait` returns early when a trap runs; keep waiting until the command ends.
+        'while :; do wait "$rv_pg"; rv_status=$?; kill -0 "$rv_pg" 2>/dev/null || break; done',
+    ]
+
+
+def _with_env(s: JobSpec, cmd: str) -> str:
+    """`cmd` with the env file's values, in a subshell that execs it (one fork)."""
+    if not s.env_file:
+        return cmd
+    return f'( set -a; eval "$rv_env_text"; set +a; exec {cmd} )'
+
+
 def _run(s: JobSpec, cmd: str) -> list[str]:
     """The lines that run the command and leave its exit status in rv_status."""
     if s.kind == "simple":
-        return [cmd, "rv_status=$?"]
+        return _launch(s, cmd)
     if s.kind == "multinode":
         return [
             'export MASTER_ADDR=$(scontrol show hostnames "$SLURM_JOB_NODELIST" | head -n 1)',
             # A port derived from the job id: two jobs sharing a node do not collide.
             "export MASTER_PORT=$((20000 + SLURM_JOB_ID % 20000))",
             'export NNODES="$SLURM_JOB_NUM_NODES"',
-            "srun --ntasks-per-node=1 bash -c 'export NODE_RANK=$SLURM_PROCID; exec \"$@\"' "
-            f"rv-task {cmd}",
-            "rv_status=$?",
+            *_launch(
+                s,
+                "srun --ntasks-per-node=1 bash -c 'export NODE_RANK=$SLURM_PROCID; "
+                f'exec "$@"\' rv-task {cmd}',
+            ),
         ]
     if s.kind == "ray":
+        head = 'srun --nodes=1 --ntasks=1 -w "$rv_head" ray start --head --port="$RAY_PORT" --block'
+        workers = (
+            "srun --nodes=$((${#rv_nodes[@]} - 1)) --ntasks=$((${#rv_nodes[@]} - 1)) "
+            '--exclude="$rv_head" ray start --address="$RAY_ADDRESS" --block'
+        )
         return [
             'rv_nodes=($(scontrol show hostnames "$SLURM_JOB_NODELIST"))',
             "rv_head=${rv_nodes[0]}",
             "export RAY_PORT=$((20000 + SLURM_JOB_ID % 20000))",
             'export RAY_ADDRESS="$rv_head:$RAY_PORT"',
-            'srun --nodes=1 --ntasks=1 -w "$rv_head" ray start --head --port="$RAY_PORT" --block &',
+            f"{_with_env(s, head)} &",
             "sleep 10",
             'if [ "${#rv_nodes[@]}" -gt 1 ]; then',
-            "  srun --nodes=$((${#rv_nodes[@]} - 1)) --ntasks=$((${#rv_nodes[@]} - 1)) "
-            '--exclude="$rv_head" ray start --address="$RAY_ADDRESS" --block &',
+            f"  {_with_env(s, workers)} &",
             "  sleep 5",
             "fi",
-            cmd,
-            "rv_status=$?",
+            *_launch(s, cmd),
         ]
     return _checkpoint_body(s, cmd)
 
@@ -284,18 +345,21 @@ def _run(s: JobSpec, cmd: str) -> list[str]:
 def _checkpoint_body(s: JobSpec, cmd: str) -> list[str]:
     assert s.checkpoint is not None  # guaranteed by JobSpec._shape
     total = s.checkpoint.total_s
+    drain = max(10, s.checkpoint.buffer_s - 30)
     return [
         f"rv_total={total}",
         # Each segment carries the runtime of the ones before it.
         "rv_before=${RV_ELAPSED_S:-0}",
         "rv_start=$(date +%s)",
         "rv_stopping=0",
-        "trap 'rv_stopping=1; kill -USR1 \"$rv_child\" 2>/dev/null' USR1",
-        f"{cmd} &",
-        "rv_child=$!",
-        # `wait` returns early when a trap runs; keep waiting until the command ends.
-        'while :; do wait "$rv_child"; rv_status=$?; '
-        'kill -0 "$rv_child" 2>/dev/null || break; done',
+        # The whole group: a bash cell's shell would die of it and leave its program
+        # running without the warning.
+        "trap 'rv_stopping=1; kill -USR1 -- \"-$rv_pg\" 2>/dev/null' USR1",
+        *_launch(s, cmd),
+        # The rest of the group (a bash cell's program, when the shell died of the
+        # signal) may still be saving: let it, within the warning time.
+        f'if [ "$rv_stopping" = 1 ]; then rv_i=0; while [ "$rv_i" -lt {drain} ] && rv_alive; '
+        "do sleep 1; rv_i=$((rv_i + 1)); done; fi",
         "rv_elapsed=$((rv_before + $(date +%s) - rv_start))",
         'if [ "$rv_stopping" = 1 ] && [ "$rv_elapsed" -lt "$rv_total" ]; then',
         # The next segment gets what is left plus the buffer, so it never starts
@@ -303,6 +367,17 @@ def _checkpoint_body(s: JobSpec, cmd: str) -> list[str]:
         f"  rv_left=$(( (rv_total - rv_elapsed + {s.checkpoint.buffer_s} + 59) / 60 ))",
         f"  rv_seg=$(( {-(-s.time_s // 60)} < rv_left ? {-(-s.time_s // 60)} : rv_left ))",
         '  echo "rv: segment ended after ${rv_elapsed}s of ${rv_total}s; resubmitting" >&2',
+        *(
+            # The next segment reads its values the way this one did: from a 0600 file
+            # (printf is a builtin: they reach no command line). This shell's environment,
+            # which sbatch copies into Slurm's state, never held them.
+            [
+                '  [ -z "$rv_env_text" ] || ( umask 077 && mkdir -p -- "${rv_env%/*}" && '
+                'printf \'%s\\n\' "$rv_env_text" > "$rv_env" )'
+            ]
+            if s.env_file
+            else []
+        ),
         # The job's own script, as Slurm stored it, is the next segment.
         '  rv_next=$(scontrol write batch_script "$SLURM_JOB_ID" - | '
         'sbatch --parsable --export=ALL,RV_ELAPSED_S="$rv_elapsed" --time="$rv_seg")',

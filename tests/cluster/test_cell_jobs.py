@@ -115,3 +115,41 @@ def test_a_secret_reaches_a_batch_cell_but_not_its_script_or_logs(  # type: igno
         assert leaks.stdout == b"", "the secret must not be in any file left behind"
     finally:
         a_shell.run_line_magic("rv_env", "rm API_TOKEN")
+
+
+def _files_holding(secret: str) -> list[Path]:
+    """The env files (read as root) that hold `secret`."""
+    env = Path("/scratch/rvtest/.rv/env")
+    return [f for f in env.glob("*") if f.is_file() and secret in f.read_text(errors="replace")]
+
+
+def test_a_pending_cells_env_file_goes_on_every_cancel_path(  # type: ignore[no-untyped-def]
+    a_shell, a_cluster, a_project: Path, a_config_path: Path, tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:  # fmt: skip
+    config = tmp_path / "cfg" / "config.toml"
+    config.parent.mkdir()
+    config.write_text(a_config_path.read_text())
+    monkeypatch.setenv("RV_CONFIG", str(config))
+    secret = "tok-" + os.urandom(8).hex()
+    monkeypatch.setattr("getpass.getpass", lambda prompt="": secret)
+    a_shell.run_line_magic("rv_env", "set API_TOKEN --secret")
+    block(a_cluster, "gpu-a40", "a40", 8)
+    line = f"--no-wait --type a40 --time 10m --config {config}"
+    try:
+        first = a_shell.run_cell_magic("rv_run", line, "print(1)")
+        assert first.status().phase == "pending"
+        [waiting] = _files_holding(secret)
+        assert waiting.stat().st_mode & 0o777 == 0o600
+        assert waiting.parent.stat().st_mode & 0o777 == 0o700
+        # A plain scancel from a shell: rv hears of it at its next call.
+        subprocess.run(["scancel", *first.job_ids], check=True)
+        _gone(first, 30)
+        second = a_shell.run_cell_magic("rv_run", line, "print(2)")
+        assert not waiting.exists()
+        [waiting] = _files_holding(secret)
+        # %rv_stop (Cluster.cancel) removes it at once.
+        a_shell.run_line_magic("rv_stop", " ".join(second.job_ids) + f" --config {config}")
+        assert _files_holding(secret) == []
+    finally:
+        a_shell.run_line_magic("rv_env", "rm API_TOKEN")

@@ -55,7 +55,12 @@ def test_simple_script_directives() -> None:
     ]:
         assert want in lines
     assert "--nodelist" not in text
-    assert lines[-3:] == ["python train.py", "rv_status=$?", 'exit "$rv_status"']
+    assert lines[-4:] == [
+        "setsid python train.py &",
+        "rv_pg=$!",
+        'while :; do wait "$rv_pg"; rv_status=$?; kill -0 "$rv_pg" 2>/dev/null || break; done',
+        'exit "$rv_status"',
+    ]
 
 
 @pytest.mark.parametrize(
