@@ -7,6 +7,7 @@ which only ever touch the user's own jobs.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import time
 from collections.abc import Coroutine
@@ -14,6 +15,7 @@ from typing import Any, TypeVar
 
 from jupyter_server.base.handlers import APIHandler
 from tornado import web
+from tornado.iostream import StreamClosedError
 
 from rv_jupyter import background
 from rv_jupyter.errors import ConfigError, RequestError, RvError, SshError, UnknownJob
@@ -152,10 +154,64 @@ class KernelCancelHandler(RvHandler):
         self.finish({"cancelled": kernel_id})
 
 
+class GpusHandler(RvHandler):
+    @web.authenticated
+    async def get(self, job_id: str) -> None:
+        """GPU samples of one of your running jobs: `latest` and the `history` kept
+        (`?since=<epoch s>` for only newer ones). Sampling runs for a minute after the
+        last request."""
+        from rv_jupyter.telemetry.sampler import sampler_for
+
+        try:
+            since = float(self.get_argument("since", "0"))
+        except ValueError as exc:
+            raise web.HTTPError(400, "since must be a time in seconds since the epoch.") from exc
+        sampler = sampler_for(self.cluster, job_id)
+        await self.core(sampler.alease(60))
+        latest = sampler.latest()
+        self.finish(
+            json.dumps(
+                {
+                    "job_id": job_id,
+                    "latest": json.loads(latest.to_json(orient="records")),
+                    "history": sampler.frames_since(since),
+                    "gaps": [g.__dict__ for g in sampler.gaps],
+                }
+            )
+        )
+
+
+class GpuStreamHandler(RvHandler):
+    @web.authenticated
+    async def get(self, job_id: str) -> None:
+        """Server-sent events: one `sample` event per new sample while the client listens."""
+        from rv_jupyter.telemetry.sampler import sampler_for
+
+        sampler = sampler_for(self.cluster, job_id)
+        await self.core(sampler.awatch())
+        self.set_header("Content-Type", "text/event-stream")
+        self.set_header("Cache-Control", "no-cache")
+        seen = 0.0
+        try:
+            while True:
+                rows = sampler.frames_since(seen)
+                if rows:
+                    seen = max(r["time"] for r in rows)
+                    self.write(f"event: sample\ndata: {json.dumps(rows)}\n\n")
+                    await self.flush()
+                await asyncio.sleep(sampler.interval_s / 2)
+        except StreamClosedError:
+            pass
+        finally:
+            await background.on_loop(sampler.aunwatch())
+
+
 ROUTES: list[tuple[str, type]] = [
     (r"/rv/api/state", StateHandler),
     (r"/rv/api/jobs", JobsHandler),
     (r"/rv/api/jobs/([0-9_]+)/cancel", CancelHandler),
+    (r"/rv/api/jobs/([0-9]+)/gpus", GpusHandler),
+    (r"/rv/api/jobs/([0-9]+)/gpus/stream", GpuStreamHandler),
     (r"/rv/api/forwards", ForwardsHandler),
     (r"/rv/api/forwards/([0-9_]+)/([0-9]+)", ForwardHandler),
     (r"/rv/api/kernels", KernelsHandler),

@@ -96,6 +96,7 @@ class JobSampler:
         self.channels_opened = 0
         self._watchers = 0
         self._lock = asyncio.Lock()
+        self._lease: asyncio.TimerHandle | None = None
 
     # -- watching -------------------------------------------------------------------
 
@@ -122,6 +123,31 @@ class JobSampler:
         finally:
             await self.aunwatch()
 
+    async def alease(self, seconds: float = 60.0) -> None:
+        """Watch for `seconds` from now (renewed by each call): for faces that poll, such as
+        a REST client, which cannot say when they stop looking."""
+        loop = asyncio.get_running_loop()
+        if self._lease is None:
+            await self.awatch()
+        else:
+            self._lease.cancel()
+        self._lease = loop.call_later(seconds, lambda: asyncio.ensure_future(self._expire()))
+
+    async def _expire(self) -> None:
+        self._lease = None
+        await self.aunwatch()
+
+    def frames_since(self, t: float) -> list[dict[str, Any]]:
+        """Samples newer than `t` (seconds since the epoch), as JSON-able rows."""
+        return [
+            _jsonable(self._row(n, ft, r))
+            for n in list(self.nodes.values())
+            # list(): faces read from other threads while the sampler appends.
+            for ft, rs in list(n.frames)
+            if ft > t
+            for r in rs
+        ]
+
     @property
     def running(self) -> bool:
         """Some node's channel is being read."""
@@ -146,7 +172,10 @@ class JobSampler:
         """Every sample kept (the last `history_s`), one row per GPU per sample."""
         import pandas as pd
 
-        rows = [self._row(n, t, r) for n in self.nodes.values() for t, rs in n.frames for r in rs]
+        rows = [
+            self._row(n, t, r) for n in list(self.nodes.values()) for t, rs in list(n.frames)
+            for r in rs
+        ]  # fmt: skip
         return pd.DataFrame(rows, columns=_COLUMNS)
 
     def samples(self, node: str) -> list[tuple[float, list[GpuRow]]]:
@@ -261,6 +290,12 @@ class JobSampler:
             node.frames.append((time.time(), node.pending))
             node.gpus = max(node.gpus, len(node.pending))
             node.pending = []
+
+
+def _jsonable(row: dict[str, Any]) -> dict[str, Any]:
+    # `time` stays whole: clients send it back as `since`.
+    return {k: (round(v, 3) if isinstance(v, float) and k != "time" else v)
+            for k, v in row.items()}  # fmt: skip
 
 
 _COLUMNS = [
