@@ -5,6 +5,11 @@ rv kernels are let go (their tunnels closed, their jobs left running) instead of
 down, and when a server starts, it takes back every kernel this machine remembers whose
 job still runs, under the same kernel id, so notebooks reconnect with their state intact.
 Kernels whose job ended are forgotten, with Slurm's final state in the server's log.
+
+A kernel whose server was killed while it waited for its job has no notebook left to
+serve: its jobs are cancelled (found by their tag, pending.py), and the log says which.
+Only records of dead processes are touched: what a second running server of the same
+user (or any live process) started stays its own.
 """
 
 from __future__ import annotations
@@ -12,30 +17,67 @@ from __future__ import annotations
 import os
 from typing import Any
 
-from rv_jupyter.errors import RvError
+from rv_jupyter import background
+from rv_jupyter.errors import ConfigError, RvError, SshError
 from rv_jupyter.kernels import memory
+from rv_jupyter.kernels.memory import LAUNCHING, RUNNING
 from rv_jupyter.kernels.provisioner import RvProvisioner
 
 
 async def adopt_all(mkm: Any, log: Any) -> list[str]:
-    """Take back the remembered kernels that still run; their ids."""
+    """Take back the remembered kernels that still run and cancel what dead servers left
+    of the others; the ids taken back."""
     adopted = []
     for data in memory.remembered():
         kernel_id = data["kernel_id"]
         if kernel_id in mkm:
             continue
-        try:
-            await adopt(mkm, data)
-        except RvError as err:
-            log.warning("rv-jupyter: not reattaching kernel %s: %s", kernel_id, err.message)
-            memory.forget(kernel_id)
+        pid = (data.get("owner") or {}).get("pid", "?")
+        if memory.owner_alive(data):
+            log.info("rv-jupyter: kernel %s belongs to another running process (pid %s); "
+                     "leaving it to that one", kernel_id, pid)  # fmt: skip
             continue
-        except Exception as exc:  # a spec removed since, a config gone: keep the file
+        try:
+            if data.get("phase") == LAUNCHING:
+                from rv_jupyter.kernels.pending import alaunched
+
+                launched = await background.on_loop(alaunched(_cluster_of(data), data))
+                data = launched or data
+            if data.get("phase", RUNNING) != RUNNING:
+                what = await _abandon(data)
+                log.warning("rv-jupyter: kernel %s was still starting when the process that "
+                            "started it (pid %s) ended; %s", kernel_id, pid, what)  # fmt: skip
+                continue
+            await adopt(mkm, data)
+        except (SshError, ConfigError) as exc:  # unreachable now: keep it for next time
+            log.warning("rv-jupyter: cannot reattach kernel %s now: %s", kernel_id, exc.message)
+            continue
+        except RvError as err:  # its job ended, or its kernel did
+            what = await _abandon(data)
+            log.warning("rv-jupyter: not reattaching kernel %s: %s; %s", kernel_id,
+                        err.message, what)  # fmt: skip
+            continue
+        except Exception as exc:  # a kernelspec removed since: keep the record
             log.warning("rv-jupyter: cannot reattach kernel %s now: %s", kernel_id, exc)
             continue
         log.info("rv-jupyter: reattached kernel %s (job %s)", kernel_id, data["rv"]["job"])
         adopted.append(kernel_id)
+    memory.sweep_owners()
     return adopted
+
+
+async def _abandon(data: dict[str, Any]) -> str:
+    """Cancel what is left of a kernel nobody will use; says what was done, for the log."""
+    from rv_jupyter.kernels.pending import acancel_left
+
+    try:
+        cancelled = await background.on_loop(acancel_left(_cluster_of(data), data))
+    except RvError as err:
+        return f"could not cancel its jobs now ({err.message}); will try at the next start"
+    memory.forget(data["kernel_id"])
+    if not cancelled:
+        return "no job of it was left to cancel"
+    return f"cancelled its job{'s' if len(cancelled) > 1 else ''} {', '.join(cancelled)}"
 
 
 async def adopt(mkm: Any, data: dict[str, Any]) -> Any:
@@ -52,6 +94,7 @@ async def adopt(mkm: Any, data: dict[str, Any]) -> Any:
     km.load_connection_info(data["connection_info"])
     km.provisioner = prov
     km.write_connection_file()
+    prov.remember()  # this process owns it now
     await km.post_start_kernel()  # control socket, restarter
     ready = km.ready
     if not ready.done():
@@ -64,12 +107,21 @@ async def adopt(mkm: Any, data: dict[str, Any]) -> Any:
 
 
 async def let_go_all(mkm: Any, log: Any) -> list[str]:
-    """Before the server's own shutdown of every kernel: detach the rv kernels instead."""
+    """Before the server's own shutdown of every kernel: detach the rv kernels that run
+    instead, and cancel the starts still waiting for a job."""
     let_go = []
     for kernel_id in list(mkm.list_kernel_ids()):
         km = mkm.get_kernel(kernel_id)
         prov = getattr(km, "provisioner", None)
-        if not isinstance(prov, RvProvisioner) or prov.ended or prov.pending:
+        if not isinstance(prov, RvProvisioner):
+            continue
+        # jupyter_client's shutdown_all awaits a pending kernel's start first, which for a
+        # queued job would outlast the server: cancel it (and what it submitted) instead.
+        if prov.cancel_start():
+            log.info("rv-jupyter: kernel %s was waiting for a GPU; its start is cancelled",
+                     kernel_id)  # fmt: skip
+            continue
+        if not prov.has_process or prov.pending:  # a failed start has nothing to keep
             continue
         await prov.adetach()
         km.stop_restarter()
@@ -77,3 +129,9 @@ async def let_go_all(mkm: Any, log: Any) -> list[str]:
         log.info("rv-jupyter: kernel %s keeps running in job %s", kernel_id, prov.job)
         let_go.append(kernel_id)
     return let_go
+
+
+def _cluster_of(data: dict[str, Any]) -> Any:
+    from rv_jupyter.session import Cluster
+
+    return Cluster.from_config(data.get("rv_config") or None)

@@ -8,7 +8,8 @@ standard library only (rv-jupyter itself is not installed there).
         and waits for the kernel, recording its exit status in DIR/ID.exit. It runs as
         the main process of a job step, so the kernel lives exactly as long as the step.
         The kernel says so in the notebook when Slurm ends the job; with --warn, it
-        warns in a cell's output SECONDS before the walltime ends (and a minute before).
+        warns in a cell's output SECONDS before the walltime ends (and a minute before),
+        never earlier than a fifth of the job's length before its end.
 
     python3 agent.py relay PORT...
         Carry TCP connections to the kernel's loopback PORTs over stdin/stdout (one SSH
@@ -21,6 +22,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import inspect
 import json
 import os
 import signal
@@ -59,34 +61,64 @@ del _rv_on_sigterm
 def _rv_walltime_warning(warn_s):
     import datetime, os, subprocess, sys, time
     job = os.environ.get("SLURM_JOB_ID", "")
-    out = subprocess.run(["squeue", "-h", "-j", job, "-o", "%e"],
-                         capture_output=True, text=True).stdout.strip()
+    out = subprocess.run(["squeue", "-h", "-j", job, "-o", "%S %e"],
+                         capture_output=True, text=True).stdout.split()
     try:
-        end = datetime.datetime.fromisoformat(out).timestamp()
+        start, end = (datetime.datetime.fromisoformat(t).timestamp() for t in out)
     except ValueError:
         return  # no limit, or not readable: nothing to warn about
+    marks, due = warn_marks(warn_s, end - start), due_mark  # the names are deleted below
     warned = set()
 
     def check(*_args):
         left = end - time.time()
-        marks = sorted({warn_s, 60})
-        for mark in marks:
-            if left > mark:
-                continue
-            if mark in warned:
-                break
-            warned.update(m for m in marks if m >= mark)
-            print(f"rv: job {job} reaches its walltime in {max(0, int(left)) // 60} min "
-                      f"{max(0, int(left)) % 60} s; the kernel stops then. Save your work "
-                      "(or use a longer --time / checkpoint segments).", file=sys.stderr)
-            break
+        mark = due(marks, warned, left)
+        if mark is None:
+            return
+        warned.update(m for m in marks if m >= mark)
+        print(f"rv: job {job} reaches its walltime in {max(0, int(left)) // 60} min "
+              f"{max(0, int(left)) % 60} s; the kernel stops then. Save your work "
+              "(or use a longer --time / checkpoint segments).", file=sys.stderr)
 
     get_ipython().events.register("pre_run_cell", check)
 
 if RV_WARN_S > 0:
     _rv_walltime_warning(RV_WARN_S)
-del _rv_walltime_warning
+del _rv_walltime_warning, warn_marks, due_mark, WARN_SHARE
 """
+
+WARN_SHARE = 0.2  # of the job's length: the most lead a warning may have
+
+
+def warn_marks(warn_s: int, limit_s: float) -> list[int]:
+    """Seconds before the walltime at which the notebook is warned, ascending: the last
+    minute and the configured lead, neither more than a fifth of the job's length, so a
+    10-minute job hears of its end 2 minutes before it, not in its first cell."""
+    if warn_s <= 0:
+        return []
+    cap = int(limit_s * WARN_SHARE)
+    return sorted({m for m in (min(60, cap), min(warn_s, cap)) if m > 0})
+
+
+def due_mark(marks: list[int], warned: set[int], left_s: float) -> int | None:
+    """The mark to warn about now with `left_s` to go, if any (once per mark: the nearest
+    one passed, unless it or a nearer one was already said)."""
+    for mark in marks:
+        if left_s <= mark:
+            return None if mark in warned else mark
+    return None
+
+
+def startup_source(warn_s: int) -> str:
+    """The file the kernel runs at its start (KERNEL_STARTUP, warning `warn_s` ahead)."""
+    # The kernel runs the same pure functions the agent's tests check. (The future import
+    # stays in this file: IPython compiles exec_files apart from the user's cells.)
+    return (
+        "from __future__ import annotations\n"
+        + inspect.getsource(warn_marks) + inspect.getsource(due_mark)
+        + f"WARN_SHARE = {WARN_SHARE!r}\n"
+        + KERNEL_STARTUP.replace("RV_WARN_S", str(int(warn_s)))
+    )  # fmt: skip
 
 
 def launch(directory: str, kernel_id: str, argv: list[str], warn_s: int = 0) -> int:
@@ -96,7 +128,7 @@ def launch(directory: str, kernel_id: str, argv: list[str], warn_s: int = 0) -> 
     cmd = argv or [sys.executable, "-m", "ipykernel_launcher"]
     startup = os.path.join(directory, kernel_id + ".startup.py")
     with open(startup, "w") as f:
-        f.write(KERNEL_STARTUP.replace("RV_WARN_S", str(int(warn_s))))
+        f.write(startup_source(warn_s))
     extra = [f"--IPKernelApp.exec_files={json.dumps([startup])}"]
     kernel = subprocess.Popen([*cmd, "-f", conn_file, *extra], stdin=subprocess.DEVNULL)
     for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):

@@ -1,12 +1,20 @@
 """The node side of a remote kernel, seen from the laptop: putting the agent (agent.py)
-on the cluster once, and the srun line that runs a program of it inside the job."""
+on the cluster once, the srun line that runs a program of it inside the job, and the
+kernel's launch there."""
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
+import json
 import shlex
+import time
 from importlib import resources
 from typing import Any
+
+from rv_jupyter.errors import SlurmError
+
+KERNEL_START_S = 300  # imports from a cold parallel filesystem can take minutes
 
 
 def agent_source() -> str:
@@ -24,6 +32,7 @@ async def aupload_agent(cluster: Any, paths: Any) -> str:
         f"umask 077; mkdir -p {shlex.quote(paths.state)} && "
         f"{{ test -s {q} || {{ cat > {q}.tmp && mv {q}.tmp {q}; }}; }}",
         stdin=source,
+        retry=True,
     )
     return q
 
@@ -35,3 +44,44 @@ def srun_python(job: str, node: str, python: str) -> str:
         f"srun --jobid={shlex.quote(job)} --overlap --nodes=1 --ntasks=1 "
         f"-w {shlex.quote(node)} --unbuffered {python}"
     )
+
+
+async def alaunch_kernel(
+    cluster: Any, *, step: str, agent: str, directory: str, remote_id: str, python: str,
+    connection: dict[str, Any], warn_s: int, where: str,
+) -> dict[str, Any]:  # fmt: skip
+    """Start ipykernel through the agent as a step of the job; what the agent wrote of
+    it once it listens (ports, step id). SlurmError with `ended` if it did not start."""
+    launch = (
+        f"{step} {agent} launch {shlex.quote(directory)} {shlex.quote(remote_id)} "
+        f"--warn {int(warn_s)} -- {python} -m ipykernel_launcher"
+    )
+    file = shlex.quote(f"{directory}/{remote_id}")
+    # The connection file arrives on stdin (never on a command line); the step is
+    # detached from this SSH channel so the kernel outlives a dropped connection. Never
+    # retried: a second run after a drop would start a second kernel.
+    await cluster.connection.run(
+        f"umask 077; mkdir -p {shlex.quote(directory)} && cat > {file}.json && "
+        f"{{ setsid nohup {launch} > {file}.log 2>&1 < /dev/null & }}",
+        stdin=json.dumps(connection), retry=False,
+    )  # fmt: skip
+    deadline = time.monotonic() + KERNEL_START_S
+    while True:
+        out = await cluster.arun(
+            f"cat {file}.ports 2>/dev/null || {{ cat {file}.exit 2>/dev/null && "
+            f"{{ echo; echo ---; tail -n 20 {file}.log; }}; }}; true",
+            retry=True,  # a read
+        )
+        if out.startswith("{") and '"ports"' in out.splitlines()[0]:
+            info: dict[str, Any] = json.loads(out.splitlines()[0])
+            return info
+        if "---" in out:
+            raise SlurmError(
+                f"The kernel on {where} did not start.\n" + out.split("---", 1)[1].strip()[-2000:],
+                hint="Does `kernels.python` in your rv config have ipykernel? "
+                "(`python -m pip install ipykernel` in that environment)",
+                ended="the kernel did not start",
+            )
+        if time.monotonic() > deadline:
+            raise SlurmError(f"The kernel on {where} did not start in {KERNEL_START_S} s.")
+        await asyncio.sleep(0.25)

@@ -10,14 +10,15 @@ script or a log.
 Kernelspec metadata (kernel_provisioner.config) says what to run in: either a request
 for the fan-out allocator (gpus, gpu_type, time, mem) or `job_id` of a running job of
 yours to attach to. A kernel that allocated its job cancels it on shutdown; an attached
-one leaves the job running.
+one leaves the job running. From before its first sbatch, the start is in the kernel
+registry (memory.py, pending.py), so a server killed meanwhile leaves nothing that the
+next one cannot find.
 """
 
 from __future__ import annotations
 
 import asyncio
 import concurrent.futures
-import json
 import shlex
 import signal
 import threading
@@ -31,14 +32,14 @@ from traitlets import Integer, Unicode
 from rv_jupyter import background
 from rv_jupyter.errors import RvError, SlurmError, UnknownJob
 from rv_jupyter.kernels import memory
-from rv_jupyter.kernels.node import aupload_agent, srun_python
+from rv_jupyter.kernels.memory import LAUNCHING, RUNNING
+from rv_jupyter.kernels.node import alaunch_kernel, aupload_agent, srun_python
 
 if TYPE_CHECKING:
     from rv_jupyter.kernels.tunnel import Tunnel
     from rv_jupyter.session import Cluster
 
 CHANNELS = ("shell_port", "iopub_port", "stdin_port", "control_port", "hb_port")
-KERNEL_START_S = 300  # imports from a cold parallel filesystem can take minutes
 SLURM_CHECK_S = 60  # how often a running kernel's job is looked up (squeue is an RPC)
 
 
@@ -61,7 +62,10 @@ class RvProvisioner(KernelProvisionerBase):
     mem = Unicode("", config=True, help="memory per node, e.g. 64G")
     job_id = Unicode("", config=True, help="attach to this running job instead of allocating")
     rv_config = Unicode("", config=True, help="rv config file (default: $RV_CONFIG or ~/.rv)")
-    name = Unicode("rv-kernel", config=True, help="job name when allocating")
+    name = Unicode(
+        "", config=True,
+        help="job name when allocating (default: rv-k-<notebook>, else rv-k-<request>)",
+    )  # fmt: skip
 
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
@@ -81,6 +85,8 @@ class RvProvisioner(KernelProvisionerBase):
         self.pending = False
         self._cancelled_by_user = False
         self._settled = threading.Event()  # set when a start attempt has cleaned up
+        self._notebook: str | None = None  # the notebook's path, when a session starts it
+        self._tag: str | None = None  # the Slurm comment of the jobs it allocated
         LIVE[self.kernel_id] = self
         self._asked_slurm = time.monotonic()
 
@@ -92,6 +98,8 @@ class RvProvisioner(KernelProvisionerBase):
 
     async def pre_launch(self, **kwargs: Any) -> dict[str, Any]:
         kwargs = await super().pre_launch(**kwargs)
+        # jupyter_server's sessions put the notebook's path there (the job is named after it).
+        self._notebook = kwargs["env"].get("JPY_SESSION_NAME") or self._notebook
         km: Any = self.parent
         if self.tunnel is None:
             from rv_jupyter.kernels.tunnel import Tunnel
@@ -132,12 +140,13 @@ class RvProvisioner(KernelProvisionerBase):
             ) from None
         finally:
             self._start, self.pending = None, False
-        self._persist()
+        self.remember()
         return km.get_connection_info()
 
     # -- reattaching -----------------------------------------------------------------------
 
-    def _persist(self) -> None:
+    def remember(self, phase: str = RUNNING) -> None:
+        """Write what reattaching needs to the registry, this process as its owner."""
         km: Any = self.parent
         conn = dict(km.get_connection_info(session=False))
         if isinstance(conn.get("key"), bytes):
@@ -145,7 +154,7 @@ class RvProvisioner(KernelProvisionerBase):
         memory.remember(self.kernel_id, {
             "kernel_id": self.kernel_id, "kernel_name": km.kernel_name,
             "connection_info": conn, "rv_config": self.rv_config, "launches": self.launches,
-            "rv": self._rv_info(),
+            "rv": self._rv_info(), "phase": phase, "tag": self._tag,
         })  # fmt: skip
 
     def _rv_info(self) -> dict[str, Any]:
@@ -162,6 +171,7 @@ class RvProvisioner(KernelProvisionerBase):
              "rv": data["rv"]}
         )  # fmt: skip
         self.launches = int(data.get("launches") or 1)
+        self._tag = data.get("tag")
         await background.on_loop(self._areattach(data["connection_info"]))
 
     async def _areattach(self, conn: dict[str, Any]) -> None:
@@ -287,46 +297,24 @@ class RvProvisioner(KernelProvisionerBase):
         agent = await aupload_agent(cluster, paths)
         self.launches += 1
         self._remote_id = f"{self.kernel_id}-{self.launches}"
-        kdir = paths.kernels
         conn = {"key": key, "signature_scheme": scheme, "transport": "tcp",
                 "ip": "127.0.0.1", **{c: 0 for c in CHANNELS}}  # fmt: skip
         python = cluster.config.kernels.python
         step = self._srun(python)
-        kernel_argv = f"{python} -m ipykernel_launcher"
-        warn_s = cluster.config.kernels.warn_before_end_min * 60
-        launch = (
-            f"{step} {agent} launch {shlex.quote(kdir)} {shlex.quote(self._remote_id)} "
-            f"--warn {int(warn_s)} -- {kernel_argv}"
-        )
-        file = shlex.quote(f"{kdir}/{self._remote_id}")
-        # The connection file arrives on stdin (never on a command line); the step is
-        # detached from this SSH channel so the kernel outlives a dropped connection.
-        await cluster.arun(
-            f"umask 077; mkdir -p {shlex.quote(kdir)} && cat > {file}.json && "
-            f"{{ setsid nohup {launch} > {file}.log 2>&1 < /dev/null & }}",
-            stdin=json.dumps(conn),
-        )
+        # Recorded before it starts: a server killed from here on leaves a kernel the next
+        # one can take back (or, if it never started, a job it can cancel).
+        self.remember(LAUNCHING)
         self.status = "starting the kernel on " + self.node
-        deadline = time.monotonic() + KERNEL_START_S
-        while True:
-            out = await cluster.arun(
-                f"cat {file}.ports 2>/dev/null || {{ cat {file}.exit 2>/dev/null && "
-                f"{{ echo; echo ---; tail -n 20 {file}.log; }}; }}; true"
-            )
-            if out.startswith("{") and '"ports"' in out.splitlines()[0]:
-                info = json.loads(out.splitlines()[0])
-                break
-            if "---" in out:
-                self.ended = "the kernel did not start"
-                raise SlurmError(
-                    f"The kernel on {self.node} (job {self.job}) did not start.\n"
-                    + out.split("---", 1)[1].strip()[-2000:],
-                    hint="Does `kernels.python` in your rv config have ipykernel? "
-                    "(`python -m pip install ipykernel` in that environment)",
-                )
-            if time.monotonic() > deadline:
-                raise SlurmError(f"The kernel on {self.node} did not start in {KERNEL_START_S} s.")
-            await asyncio.sleep(0.25)
+        try:
+            info = await alaunch_kernel(
+                cluster, step=step, agent=agent, directory=paths.kernels,
+                remote_id=self._remote_id, python=python, connection=conn,
+                warn_s=cluster.config.kernels.warn_before_end_min * 60,
+                where=f"{self.node} (job {self.job})",
+            )  # fmt: skip
+        except SlurmError as err:
+            self.ended = err.context.get("ended") or self.ended
+            raise
         self.remote_ports = {c: int(p) for c, p in info["ports"].items()}
         self.step = info.get("step")
         self.ended = None
@@ -354,17 +342,24 @@ class RvProvisioner(KernelProvisionerBase):
             self.node = await cluster.forwards.anode(self.job_id, fresh=True)
             self.job, self.allocated = self.job_id, False
             return
-        from rv_jupyter.allocator.fanout import Allocator
         from rv_jupyter.allocator.request import Request
+        from rv_jupyter.kernels.pending import PendingStart
+        from rv_jupyter.kernels.spec import job_name
         from rv_jupyter.slurm import expand_hostlist
 
         d = cluster.config.defaults
         req = Request.build(
             gpus=self.gpus, gpu_type=self.gpu_type or d.gpu_type, time=self.time or d.time,
-            mem=self.mem or None, account=d.account, name=self.name,
+            mem=self.mem or None, account=d.account, name=self.name or "rv-kernel",
         )  # fmt: skip
+        if not self.name:  # made of plain words only: no need to validate it again
+            name = job_name(self._notebook, gpus=req.gpus, gpu_type=req.gpu_type)
+            req = req.model_copy(update={"name": name})
+        km: Any = self.parent
+        start = PendingStart(self.kernel_id, km.kernel_name, self.rv_config, req.tag)
+        self._tag = req.tag
         self.status, self.pending = "waiting for a GPU", True
-        alloc = await Allocator(cluster).allocate(req, on_event=self._on_event)
+        alloc = await start.aallocate(cluster, req, self._on_event, self.log)
         self.pending = False
         self.job, self.allocated = alloc.job_id, True
         self.node = expand_hostlist(alloc.node_list)[0]
@@ -385,7 +380,7 @@ class RvProvisioner(KernelProvisionerBase):
         squeue = f"squeue -h -j {shlex.quote(self.job or '0')} -o %T 2>/dev/null"
         out = await cluster.arun(
             f"cat {file}.exit 2>/dev/null; echo; " + (squeue if ask_slurm else "echo RUNNING")
-            + "; true"
+            + "; true", retry=True,
         )  # fmt: skip
         lines = [ln for ln in out.splitlines() if ln.strip()]
         running = any(ln.strip() in ("RUNNING", "COMPLETING") for ln in lines)
@@ -403,7 +398,7 @@ class RvProvisioner(KernelProvisionerBase):
         from rv_jupyter.slurm import parse_sacct, sacct
 
         try:
-            records = parse_sacct(await cluster.arun(sacct.command([self.job or "0"])))
+            records = parse_sacct(await cluster.arun(sacct.command([self.job or "0"]), retry=True))
         except RvError:
             return "state unknown"
         jobs = [r for r in records if r.step is None]

@@ -2,32 +2,63 @@
 
 A kernelspec is a directory with kernel.json; Jupyter lists it in its kernel picker.
 Ours name the provisioner (entry point "rv-slurm") and carry its options, so picking
-"Rivanna: 1x A100 80GB, 4 h" allocates exactly that when the notebook starts.
+"Rivanna GPU: 1x A100 80GB, 4 h (~2,036 SU)" allocates exactly that when the notebook
+starts. The name says where it runs and what it may cost, because starting one bills the
+user's allocation; a GPU-chip logo (logo.py) sets it apart from the local kernels.
 """
 
 from __future__ import annotations
 
 import json
 import re
+import unicodedata
 from pathlib import Path
 from typing import Any
 
 from rv_jupyter.allocator.request import Request, compatible_types
 from rv_jupyter.cluster import GPU_TYPES
 from rv_jupyter.errors import RequestError
+from rv_jupyter.kernels import logo
 
 PROVISIONER = "rv-slurm"
 PREFIX = "rv-"
 
 
 def display_name(*, gpus: int, gpu_type: str, time_s: int, job_id: str | None = None) -> str:
-    """What the kernel picker shows: 'Rivanna: 1x A100 80GB, 4 h'."""
+    """What the kernel picker shows: 'Rivanna GPU: 1x A100 80GB, 4 h (~2,036 SU)'."""
     if job_id:
-        return f"Rivanna: job {job_id}"
+        return f"Rivanna GPU: in your job {job_id}"
     label = GPU_TYPES[gpu_type].label if gpu_type in GPU_TYPES else "any GPU"
-    hours = time_s / 3600
-    span = f"{hours:g} h" if hours >= 1 else f"{time_s // 60} min"
-    return f"Rivanna: {gpus}x {label}, {span}"
+    h, m = divmod(time_s // 60, 60)
+    span = " ".join(([f"{h} h"] if h else []) + ([f"{m} min"] if m or not h else []))
+    return f"Rivanna GPU: {gpus}x {label}, {span} ({_cost(gpus, gpu_type, time_s)})"
+
+
+def _cost(gpus: int, gpu_type: str, time_s: int) -> str:
+    # The whole walltime, as Rivanna bills a job that runs to its end; "any" may land on
+    # any type that can serve the request, so its worst case is what to expect.
+    req = Request(gpus=gpus, gpu_type=gpu_type, time_s=time_s)
+    try:
+        types = compatible_types(req)[0]
+    except RequestError:
+        types = [GPU_TYPES[gpu_type]] if gpu_type in GPU_TYPES else []
+    sus = [t.su_per_gpu_hour * gpus * time_s / 3600 for t in types] or [0.0]
+    most = max(sus)
+    if most == 0:
+        return "no SU charge"
+    if gpu_type == "any":
+        return f"up to ~{most:,.0f} SU"
+    return f"~{most:,.0f} SU"
+
+
+def job_name(notebook: str | None, *, gpus: int, gpu_type: str) -> str:
+    """The Slurm job name of a kernel: after its notebook ('rv-k-My-Analysis'), else its
+    request ('rv-k-1x-a40'); plain ASCII words only, as an #SBATCH line cannot quote."""
+    stem = re.split(r"[\\/]", notebook or "")[-1]
+    stem = stem.rsplit(".", 1)[0] if "." in stem.lstrip(".") else stem
+    ascii_stem = unicodedata.normalize("NFKD", stem).encode("ascii", "ignore").decode()
+    words = "-".join(re.findall(r"[A-Za-z0-9]+", ascii_stem))[:40].strip("-")
+    return f"rv-k-{words}" if words else f"rv-k-{gpus}x-{gpu_type}"
 
 
 def kernel_json(
@@ -78,6 +109,7 @@ def install(spec: dict[str, Any], kernels_dir: Path, *, replace: bool = False) -
     existing = target / "kernel.json"
     if existing.exists() and not replace:
         if json.loads(existing.read_text()) == spec:
+            logo.write(target)  # a spec installed by an older version gets its logo
             return target
         raise RequestError(
             f"A different kernelspec {target.name} is already installed.",
@@ -85,6 +117,7 @@ def install(spec: dict[str, Any], kernels_dir: Path, *, replace: bool = False) -
         )
     target.mkdir(parents=True, exist_ok=True)
     existing.write_text(json.dumps(spec, indent=1) + "\n")
+    logo.write(target)
     return target
 
 

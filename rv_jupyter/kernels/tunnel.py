@@ -158,7 +158,7 @@ class Tunnel:
             if self._proc is not None and not self._proc.is_closing():
                 return self._proc
             assert self.relay_command is not None
-            proc = await self.connection.open_process(self.relay_command)
+            proc = await self.connection.open_process(self.relay_command, retry=True)
             self.relays_started += 1
             self._proc = proc
             self._reader_task = asyncio.ensure_future(self._demux(proc))

@@ -5,10 +5,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import os
 import subprocess
 import time
 from collections.abc import Iterator
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +24,14 @@ from rv_jupyter.kernels.spec import install, kernel_json
 from tests.cluster.conftest import as_admin
 from tests.cluster.test_allocator import block
 
-pytestmark = pytest.mark.usefixtures("no_jobs_left")
+pytestmark = pytest.mark.usefixtures("no_jobs_left", "a_kernel_registry")
+
+
+@pytest.fixture
+def a_kernel_registry(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """The kernels' on-disk registry of this test alone (not the user's ~/.rv/kernels)."""
+    monkeypatch.setenv("RV_STATE_DIR", str(tmp_path / "rv-state"))
+    return tmp_path / "rv-state" / "kernels"
 
 
 @pytest.fixture
@@ -85,10 +94,6 @@ def wait_idle(kc: Any, msg_id: str, timeout: float = 30) -> None:
             return
 
 
-def jobs_of_rvtest() -> list[str]:
-    return as_admin("squeue", "-h", "-u", "rvtest", "-o", "%i").split()
-
-
 def test_kernel_runs_in_the_job_and_stops_with_it(kernels_dir: Path, a_config_path: Path) -> None:
     spec = kernel_json(gpus=1, gpu_type="mig", time="20m", rv_config=str(a_config_path))
     with running(kernels_dir, spec) as (km, kc):
@@ -99,7 +104,10 @@ def test_kernel_runs_in_the_job_and_stops_with_it(kernels_dir: Path, a_config_pa
         )
         assert reply["status"] == "ok", reply
         job, host, cuda = out.split()
-        assert jobs_of_rvtest() == [job]
+        # Other jobs of the (shared) test user may come and go: look at kernel jobs only.
+        assert rv_kernel_jobs() == [job]
+        # Started outside a notebook session: named after the request.
+        assert as_admin("squeue", "-h", "-j", job, "-o", "%j").strip() == "rv-k-1x-mig"
         assert host == "udc-mig-1"
         assert cuda == "0"
         assert km.provisioner.node == host
@@ -130,7 +138,7 @@ def test_kernel_runs_in_the_job_and_stops_with_it(kernels_dir: Path, a_config_pa
         assert out.split() == ["False", job]
     assert connection.nodes.linked == []  # the kernel gone, its SSH link into the node too
     deadline = time.monotonic() + 30
-    while jobs_of_rvtest():
+    while rv_kernel_jobs():
         assert time.monotonic() < deadline, "shutdown left the job in the queue"
         time.sleep(0.5)
 
@@ -182,12 +190,15 @@ def test_the_key_is_in_no_command_line_script_or_log(
 
 
 def rv_kernel_jobs(state: str = "") -> list[str]:
-    args = ["squeue", "-h", "-u", "rvtest", "-n", "rv-kernel", "-o", "%i"]
-    return as_admin(*args, *(["-t", state] if state else [])).split()
+    """Kernel jobs (named rv-k-<notebook or request>), queued or running, or in `state`."""
+    args = ["squeue", "-h", "-u", "rvtest", "-o", "%i %j"]
+    out = as_admin(*args, *(["-t", state] if state else []))
+    rows = [line.split(maxsplit=1) for line in out.splitlines() if line.strip()]
+    return [i for i, name in rows if name.startswith("rv-k-")]
 
 
 async def test_a_pending_start_shows_why_and_cancels_cleanly(  # type: ignore[no-untyped-def]
-    kernels_dir: Path, a_cluster, a_config_path: Path
+    kernels_dir: Path, a_cluster, a_config_path: Path, a_kernel_registry: Path
 ) -> None:
     block(a_cluster, "gpu-a40", "a40", 8)
     spec = kernel_json(gpus=1, gpu_type="a40", time="20m", rv_config=str(a_config_path))
@@ -204,10 +215,14 @@ async def test_a_pending_start_shows_why_and_cancels_cleanly(  # type: ignore[no
     assert info["pending"] is True and "gpu-a40" in info["status"]
     await asyncio.sleep(3)
     assert not start.done(), "a queued job is not a timeout"
+    # The registry has the start (for a server that outlives this process) and its job.
+    pending = json.loads((a_kernel_registry / f"{km.kernel_id}.json").read_text())
+    assert pending["phase"] == "waiting" and pending["jobs"] == rv_kernel_jobs("PD")
     assert km.provisioner.cancel_start()
     with pytest.raises(RvError, match="cancelled"):
         await start
     assert rv_kernel_jobs() == []
+    assert not (a_kernel_registry / f"{km.kernel_id}.json").exists()
 
     # Once the GPUs free up, the next start runs.
     as_admin("scancel", "-u", "rvtest", "-n", "blocker")
@@ -227,24 +242,50 @@ async def test_a_pending_start_shows_why_and_cancels_cleanly(  # type: ignore[no
         await asyncio.sleep(0.5)
 
 
-def test_the_notebook_is_warned_before_the_walltime(kernels_dir: Path, a_config_path: Path) -> None:
-    # 10 minutes with the default warning at 10: the first cell already hears of it.
+def cell_streams(kc: Any, code: str) -> dict[str, str]:
+    """Run a cell; what it wrote to stdout and stderr."""
+    msg_id = kc.execute(code)
+    streams: dict[str, str] = {"stdout": "", "stderr": ""}
+    while True:
+        msg = kc.get_iopub_msg(timeout=60)
+        if msg["parent_header"].get("msg_id") != msg_id:
+            continue
+        if msg["msg_type"] == "stream":
+            streams[msg["content"]["name"]] += msg["content"]["text"]
+        if msg["msg_type"] == "status" and msg["content"]["execution_state"] == "idle":
+            return streams
+
+
+def test_a_ten_minute_job_is_not_warned_in_its_first_cell(
+    kernels_dir: Path, a_config_path: Path
+) -> None:
+    # 10 minutes with the default warning at 10: warned 2 minutes (a fifth) before the end,
+    # not at once.
     spec = kernel_json(gpus=1, gpu_type="mig", time="10m", rv_config=str(a_config_path))
-    with running(kernels_dir, spec) as (km, kc):
-        msg_id = kc.execute("print('hello')")
-        streams: dict[str, str] = {"stdout": "", "stderr": ""}
-        while True:
-            msg = kc.get_iopub_msg(timeout=60)
-            if msg["parent_header"].get("msg_id") != msg_id:
-                continue
-            if msg["msg_type"] == "stream":
-                streams[msg["content"]["name"]] += msg["content"]["text"]
-            if msg["msg_type"] == "status" and msg["content"]["execution_state"] == "idle":
-                break
-        assert streams["stdout"] == "hello\n"
-        assert f"job {km.provisioner.job} reaches its walltime in 9 min" in streams["stderr"]
-        out, _ = execute(kc, "print('again')")
-        assert out == "again\n"  # once per mark, not every cell
+    with running(kernels_dir, spec) as (_km, kc):
+        assert cell_streams(kc, "print('hello')") == {"stdout": "hello\n", "stderr": ""}
+
+
+def test_the_notebook_is_warned_before_the_walltime(kernels_dir: Path, a_cluster: Any) -> None:
+    # A 1-minute job of the user's, attached: warned a fifth of it (12 s) before its end.
+    job = a_cluster.run(
+        "sbatch --parsable -p gpu-mig --gres=gpu:1g.10gb:1 -t 1 -J walltime-test "
+        "-o /dev/null --wrap 'sleep 600'"
+    ).strip()
+    deadline = time.monotonic() + 30
+    while as_admin("squeue", "-h", "-j", job, "-o", "%T").strip() != "RUNNING":
+        assert time.monotonic() < deadline
+        time.sleep(0.3)
+    end = datetime.fromisoformat(as_admin("squeue", "-h", "-j", job, "-o", "%e").strip())
+    spec = kernel_json(job_id=job, rv_config=os.environ["RV_CONFIG"])
+    with running(kernels_dir, spec) as (_km, kc):
+        early = cell_streams(kc, "print('hello')")
+        assert early == {"stdout": "hello\n", "stderr": ""}, early
+        time.sleep(max(0.0, (end - datetime.now()).total_seconds() - 8))
+        late = cell_streams(kc, "print('late')")
+        assert late["stdout"] == "late\n"
+        assert f"job {job} reaches its walltime in 0 min" in late["stderr"], late
+        assert cell_streams(kc, "print('again')")["stderr"] == ""  # once per mark
 
 
 def test_a_job_ended_from_outside_is_said_with_slurms_state(
