@@ -57,7 +57,9 @@ class Allocation:
         node = nodes[0] if nodes else ""
         records = []
         if node:
-            records = parse_scontrol(await cluster.arun(scontrol.show_node_command(node)))
+            records = parse_scontrol(
+                await cluster.arun(scontrol.show_node_command(node), retry=True)
+            )
         actual = gpus(records[0].get("Gres") or "")[0] if records else None
         alloc = cls(
             cluster=cluster,
@@ -116,7 +118,7 @@ class Allocation:
         """The last lines of the job's log."""
         paths = RemotePaths(await self.cluster.auser())
         path = f"{paths.logs}/{self.name}-{self.job_id}.{'err' if err else 'out'}"
-        return await self.cluster.arun(f"tail -n {int(lines)} -- {shlex.quote(path)}")
+        return await self.cluster.arun(f"tail -n {int(lines)} -- {shlex.quote(path)}", retry=True)
 
     # -- sync facade ----------------------------------------------------------------
 

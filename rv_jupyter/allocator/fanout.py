@@ -12,7 +12,6 @@ import asyncio
 import shlex
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
@@ -20,8 +19,10 @@ from rv_jupyter.allocator.allocation import Allocation
 from rv_jupyter.allocator.cost import CostEstimate, estimate
 from rv_jupyter.allocator.limits import within_limits
 from rv_jupyter.allocator.probes import CLOCK_COMMAND, probe_commands, read_clock, read_probes
+from rv_jupyter.allocator.records import DryRun, Event, Submission
 from rv_jupyter.allocator.request import Request, compatible_types
 from rv_jupyter.allocator.strategies import MAX_STRATEGIES, Plan, Strategy, decide, shapes
+from rv_jupyter.allocator.winner import winner_step
 from rv_jupyter.cluster import RemotePaths
 from rv_jupyter.errors import ConnectionLost, RequestError, SlurmError
 from rv_jupyter.jobs import JobSpec, cpus_per_task, memory_for, render
@@ -46,55 +47,7 @@ if TYPE_CHECKING:
 # What the allocation job runs: nothing but holding the GPUs until cancelled or its
 # walltime ends; the user's work runs in it with `srun --jobid --overlap`.
 HOLD = ("sleep", "infinity")
-# Polls to wait for a running job's claim before taking it as the winner anyway (its
-# scratch may be unwritable; it still runs and holds GPUs).
-UNCLAIMED_POLLS = 3
 ACCOUNTING_LAG_S = 30
-
-
-@dataclass(frozen=True)
-class Event:
-    """Progress for a face to show: one strategy's job and what Slurm says of it."""
-
-    strategy: Strategy
-    job_id: str | None
-    state: str
-    reason: str | None = None
-    start: datetime | None = None  # Slurm's estimated start, while pending
-
-    def row(self) -> dict[str, Any]:
-        """As the faces show it (a table row, a JSON object)."""
-        return {
-            "strategy": self.strategy.key, "partition": self.strategy.shape.gpu.partition,
-            "job": self.job_id, "state": self.state, "reason": self.reason,
-            "start": self.start.isoformat(sep=" ", timespec="minutes") if self.start else None,
-        }  # fmt: skip
-
-    def line(self) -> str:
-        """One line of text: `gpu-a40 job 12 pending (Resources), starts ~2026-11-25 16:40`."""
-        why = f" ({self.reason})" if self.reason else ""
-        start = self.row()["start"]
-        when = f", starts ~{start}" if start else ""
-        return f"{self.strategy.shape.gpu.partition} job {self.job_id} {self.state}{why}{when}"
-
-
-@dataclass
-class DryRun:
-    """What would be submitted: the ranked plan and each strategy's exact script."""
-
-    plan: Plan
-    scripts: dict[str, str] = field(default_factory=dict)
-
-
-@dataclass
-class Submission:
-    """A request submitted with its work as the jobs' command, not waited for: the
-    first job to run claims the work and cancels its siblings on the cluster."""
-
-    request: Request
-    jobs: dict[str, Strategy]
-    claim_dir: str
-    plan: Plan
 
 
 class Allocator:
@@ -306,19 +259,27 @@ class Allocator:
                     pending = j is not None and j.state == JobState.pending
                     start = j.start_time if j is not None and pending else None
                     on_event(Event(s, job_id, state, j.reason if j else None, start))
-            running = [i for i in ids if i in jobs and jobs[i].state == JobState.running]
             claimed = won.stdout.strip()
-            if not running and not claimed:
+            if not claimed and not any(
+                i in jobs and jobs[i].state == JobState.running for i in ids
+            ):
                 ids = await self._drop_hopeless(ids, jobs, submitted, on_event)
-            # The job holding the claim is the winner; a running job without a claim
-            # may be a loser about to leave, so it wins only if no claim appears.
-            if claimed in running:
-                return claimed
-            unclaimed_polls = unclaimed_polls + 1 if running and not claimed else 0
-            if unclaimed_polls > UNCLAIMED_POLLS:
-                return running[0]
-            alive = [i for i in ids if i in jobs and not jobs[i].state.finished]
-            if not alive and not claimed:
+            step = winner_step(ids, jobs, claimed, read=q.exit_status == 0,
+                               unclaimed_polls=unclaimed_polls)  # fmt: skip
+            unclaimed_polls = step.unclaimed_polls
+            if step.outcome == "won":
+                assert step.job_id is not None
+                return step.job_id
+            if step.outcome == "claim_lost":
+                # The job that took the claim is gone: its siblings now defer to a claim
+                # nobody holds, so none of them will run. Say so rather than wait.
+                how = (await self._final_states([claimed]) or {}).get(claimed, "no record yet")
+                raise SlurmError(
+                    f"Job {claimed} took the GPUs and then ended: {how}; the other strategies were "
+                    "cancelled.",
+                    hint=f"See %rv_logs {claimed} for why, then try again.",
+                )
+            if step.outcome == "all_ended":
                 ended = await self._final_states(ids)
                 if ended is not None or time.monotonic() > lag_deadline:
                     raise SlurmError(
