@@ -13,12 +13,11 @@ import shlex
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import asyncssh
-
 from rv_jupyter import config as rv_config
 from rv_jupyter.cluster import COMPUTING_ID, LOGIN_HOST, RemotePaths
 from rv_jupyter.errors import HostKeyUnknown, RequestError
 from rv_jupyter.remote import Connection
+from rv_jupyter.remote.dial import record_host_key
 from rv_jupyter.slurm import parse_allocations
 
 BEGIN = "# >>> rv-jupyter caches >>>"
@@ -103,13 +102,12 @@ async def initialise(
                     hint=f"If {shown} is the cluster's published fingerprint, run %rv_init "
                     f"again with --trust {shown}",
                 ) from None
-            await _trust(
-                target.host, target.port, trust, Path(c.known_hosts or "~/.ssh/known_hosts")
-            )
-            report.steps.append(f"trusted host key {trust}")
+            # Reached as the connection reaches it: ssh_config alias, port, ProxyJump.
+            where = await record_host_key(target, trust)
+            report.steps.append(f"trusted host key {trust} (added to {where})")
             await conn.run("true")
         report.steps.append(f"connected as {user}@{host}")
-        got = await conn.run("allocations", check=False)
+        got = await conn.run("allocations", check=False, retry=True)
         accounts = parse_allocations(got.stdout) if got.exit_status == 0 else []
         if accounts and not cfg.defaults.account:
             cfg.defaults.account = accounts[0].account
@@ -122,18 +120,3 @@ async def initialise(
     rv_config.save(cfg, path)
     report.steps.append("config saved")
     return report
-
-
-async def _trust(host: str, port: int | None, fingerprint: str, known_hosts: Path) -> None:
-    key = await asyncssh.get_server_host_key(host, port or ())
-    if key is None or key.get_fingerprint("sha256") != fingerprint:
-        raise RequestError(
-            f"The server's host key does not match {fingerprint}; nothing was trusted.",
-            hint="Check the fingerprint UVA publishes; someone may be intercepting.",
-        )
-    name = f"[{host}]:{port}" if port and port != 22 else host
-    line = f"{name} {key.export_public_key('openssh').decode().strip()}\n"
-    known_hosts = known_hosts.expanduser()
-    known_hosts.parent.mkdir(parents=True, exist_ok=True)
-    with known_hosts.open("a") as fh:
-        fh.write(line)

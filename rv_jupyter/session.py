@@ -124,17 +124,24 @@ class Cluster:
     async def auser(self) -> str:
         """The user name on the cluster (from the config, else asked once)."""
         if self._user is None:
-            self._user = self.config.connection.user or (await self.arun(_WHOAMI)).strip()
+            self._user = (
+                self.config.connection.user or (await self.arun(_WHOAMI, retry=True)).strip()
+            )
         return self._user
 
-    async def arun(self, command: str, *, stdin: str | None = None, timeout: float = 60) -> str:
-        """Run one command on the login node; its stdout (CommandFailed on non-zero exit)."""
-        done = await self.connection.run(command, stdin=stdin, timeout=timeout)
+    async def arun(
+        self, command: str, *, stdin: str | None = None, timeout: float = 60, retry: bool = False
+    ) -> str:
+        """Run one command on the login node; its stdout (CommandFailed on non-zero exit).
+
+        A drop mid-command is ConnectionLost unless `retry` (only for reads: it runs again).
+        """
+        done = await self.connection.run(command, stdin=stdin, timeout=timeout, retry=retry)
         return done.stdout
 
     async def astate(self) -> ClusterState:
         """Read the whole cluster state in one SSH round trip."""
-        results = await self.connection.batch(STATE_COMMANDS, parallel=True)
+        results = await self.connection.batch(STATE_COMMANDS, parallel=True, retry=True)
         return self.state_from(results)
 
     def state_from(self, results: Sequence[Completed]) -> ClusterState:
@@ -164,7 +171,7 @@ class Cluster:
     async def ajobs(self, *, all_users: bool = False) -> list[slurm.Job]:
         """Your jobs (or everyone's) as squeue shows them now."""
         cmd = slurm.squeue.command(everyone=all_users)
-        return list(slurm.parse_squeue(await self.arun(cmd)))
+        return list(slurm.parse_squeue(await self.arun(cmd, retry=True)))
 
     async def acancel(self, job_ids: Sequence[str] = (), *, every: bool = False) -> list[str]:
         """Cancel some of your own jobs (or all of them); returns the ids cancelled.
@@ -182,13 +189,19 @@ class Cluster:
             )
         if targets:
             await self.arun("scancel " + " ".join(shlex.quote(j) for j in targets))
+            self.poller.poke()  # panels (of every process) show it gone without a back-off
+            from rv_jupyter.jobs import envfiles
+
+            # A job cancelled before it ran leaves the env file it would have read.
+            env_dir = RemotePaths(await self.auser()).env
+            await envfiles.sweep(self.connection, env_dir, gone=targets)
         return targets
 
     async def alog(self, job_id: str, *, err: bool = False, lines: int = 200) -> str:
         """The last lines of a job's rv log (`.rv/logs/<name>-<id>.out|err`)."""
         path = await self._log_path(job_id, err)
         done = await self.connection.run(
-            f"tail -n {int(lines)} -- {shlex.quote(path)}", check=False
+            f"tail -n {int(lines)} -- {shlex.quote(path)}", check=False, retry=True
         )
         if done.exit_status != 0:
             raise RequestError(
@@ -227,7 +240,8 @@ class Cluster:
                 slurm.squeue.command(job_ids=[job_id]),
                 f"ls -t -- {shlex.quote(paths.logs)}/*-{shlex.quote(f'{job_id}.{ext}')} "
                 "2>/dev/null | head -n 1",
-            ]
+            ],
+            retry=True,
         )
         live = slurm.parse_squeue(q.stdout) if q.exit_status == 0 else []
         if live:
@@ -254,9 +268,14 @@ class Cluster:
         """Read the whole cluster state in one SSH round trip (blocking)."""
         return run_sync(self.astate())
 
-    def run(self, command: str, *, stdin: str | None = None, timeout: float = 60) -> str:
-        """Run one command on the login node (blocking); its stdout."""
-        return run_sync(self.arun(command, stdin=stdin, timeout=timeout))
+    def run(
+        self, command: str, *, stdin: str | None = None, timeout: float = 60, retry: bool = False
+    ) -> str:
+        """Run one command on the login node (blocking); its stdout.
+
+        Never run twice: a drop mid-command is ConnectionLost, unless `retry=True` (say so
+        only for a command that may run twice, such as a read)."""
+        return run_sync(self.arun(command, stdin=stdin, timeout=timeout, retry=retry))
 
     def jobs(self, *, all_users: bool = False) -> list[slurm.Job]:
         """Your jobs as squeue shows them now (blocking)."""

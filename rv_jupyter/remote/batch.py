@@ -3,7 +3,9 @@
 Pure. The script runs each command with stdin from /dev/null, its stdout and stderr
 into files of a private temporary directory, then prints every file between marker
 lines that carry a random token made for this call only. Command output cannot forge a
-marker without guessing the token.
+marker without guessing the token. The directory goes however the script ends: a
+dropped connection kills it with SIGPIPE (its next write) or SIGHUP, and sh runs no
+EXIT trap for a signal it does not trap itself.
 """
 
 from __future__ import annotations
@@ -41,6 +43,9 @@ def build_script(commands: Sequence[str], token: str, *, parallel: bool = False)
     lines = [
         'rv_t=$(mktemp -d "${TMPDIR:-/tmp}/rv-batch.XXXXXXXX") || exit 97',
         "trap 'rm -rf \"$rv_t\"' EXIT",
+        # `exit` from a signal's trap runs the EXIT trap; the commands' own subshells
+        # get the default dispositions back (sh resets caught signals in children).
+        "trap 'exit 129' HUP; trap 'exit 130' INT; trap 'exit 141' PIPE; trap 'exit 143' TERM",
     ]
     amp = " &" if parallel else ""
     for i, cmd in enumerate(commands):

@@ -1,6 +1,7 @@
 """One asyncssh connection per cluster, shared by everything in the process.
 
-With nodes.py (its SSH connections into compute nodes), the only module that awaits SSH.
+With dial.py (opening connections) and nodes.py (into compute nodes), the only module that
+awaits SSH.
 asyncssh errors are translated here, once, into the `rv_jupyter.errors` tree; nothing
 above sees an asyncssh exception.
 """
@@ -9,48 +10,28 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import os
-import socket
 from collections.abc import Callable, Sequence
-from pathlib import Path
 from typing import Any, ClassVar
 
 import asyncssh
 
 from rv_jupyter.errors import (
-    AuthFailed,
     CommandFailed,
     CommandTimeout,
-    ConfigError,
     ConnectionLost,
-    HostKeyChanged,
-    HostKeyUnknown,
-    HostUnreachable,
     PortClosed,
     SshError,
 )
 from rv_jupyter.remote.batch import Completed, build_script, new_token, split_output
+from rv_jupyter.remote.dial import open_connection
 from rv_jupyter.remote.node_ports import NodePortListener
 from rv_jupyter.remote.nodes import NodeLinks
 from rv_jupyter.remote.target import SshTarget
 
-# asyncssh's own choices, AES-GCM first: with the AES instructions of any recent laptop it
-# moves ~1.7x the bytes per second of ChaCha20-Poly1305 (asyncssh's first choice), which
-# is what proxied downloads feel. All of these are equally sound; the server picks.
-_CIPHERS = (
-    "aes128-gcm@openssh.com",
-    "aes256-gcm@openssh.com",
-    "chacha20-poly1305@openssh.com",
-    "aes256-ctr",
-    "aes192-ctr",
-    "aes128-ctr",
-)
-_DEFAULT_KEYS = ("id_ed25519", "id_ecdsa", "id_ed25519_sk", "id_ecdsa_sk", "id_rsa")
 # What "the connection went away" looks like from asyncssh and the socket layer.
 DROPPED = (
     asyncssh.ConnectionLost,
     asyncssh.DisconnectError,
-    asyncssh.ChannelOpenError,
     BrokenPipeError,
     ConnectionResetError,
     EOFError,
@@ -58,7 +39,13 @@ DROPPED = (
 
 
 class Connection:
-    """The shared SSH connection to one target; opened on first use, reopened once if dropped."""
+    """The shared SSH connection to one target; opened on first use, reopened if dropped.
+
+    A command is sent again after a drop only when the drop came before it started
+    (the channel never opened), or when the caller says it is safe to repeat
+    (`retry=True`: reads and other idempotent commands). Anything else that drops is
+    reported as ConnectionLost: it may have taken effect.
+    """
 
     _registry: ClassVar[dict[SshTarget, Connection]] = {}
 
@@ -96,31 +83,29 @@ class Connection:
         stdin: str | bytes | None = None,
         timeout: float | None = 60,
         check: bool = True,
-        retry: bool = True,
+        retry: bool = False,
         binary: bool = False,
+        shown: str | None = None,
     ) -> Completed:
         """Run one command; `stdin` carries scripts and secrets (never the command line).
 
         With `binary`, stdout comes back undecoded in `stdout_bytes` (e.g. a tar stream).
-
-        A dropped connection is reopened and the command retried once, unless
-        `retry=False` (for commands that must not run twice, such as a submission).
+        `retry=True` only for commands that may run twice (reads): then a drop mid-command
+        reopens the connection and runs it once more. `shown` names it in errors.
         """
+        what = shown or _short(command)
         try:
             done = await self._exec(command, stdin, timeout, binary)
-        except _Dropped:
+        except _Dropped as dropped:
             if not retry:
-                raise ConnectionLost(
-                    f"The connection to {self.target.describe()} dropped while running "
-                    f"`{_short(command)}`; it was not retried because it may have taken effect.",
-                    hint="Check with %rv_ps before trying again.",
-                ) from None
-            await self._reset()
+                raise _lost(self.target, what) from None
+            await self._reset(dropped.conn)
             try:
                 done = await self._exec(command, stdin, timeout, binary)
             except _Dropped as exc:
                 raise ConnectionLost(
-                    f"The connection to {self.target.describe()} dropped twice.",
+                    f"The connection to {self.target.describe()} dropped twice while "
+                    f"running `{what}`.",
                     hint="Check your network or VPN, then try again.",
                 ) from exc.__cause__
         if check and done.exit_status != 0:
@@ -133,18 +118,20 @@ class Connection:
         *,
         timeout: float | None = 60,
         parallel: bool = False,
-        retry: bool = True,
+        retry: bool = False,
     ) -> list[Completed]:
         """Run `commands` in one round trip; each result has its own stdout, stderr, status.
 
-        The batch is retried once on a dropped connection unless `retry=False` (for
-        batches that change something, such as submissions).
+        `retry=True` only when every command may run twice (reads).
         """
         if not commands:
             return []
         token = new_token()
         script = build_script(commands, token, parallel=parallel)
-        done = await self.run("sh -s", stdin=script, timeout=timeout, check=False, retry=retry)
+        shown = "; ".join(_short(c) for c in commands[:2]) + ("; ..." if len(commands) > 2 else "")
+        done = await self.run(
+            "sh -s", stdin=script, timeout=timeout, check=False, retry=retry, shown=_short(shown)
+        )
         if done.exit_status not in (0, None) and token not in done.stdout:
             raise _failed(done)
         return split_output(done.stdout, commands, token)
@@ -157,39 +144,41 @@ class Connection:
         stdin: bytes | None = None,
     ) -> int | None:
         """Run a command, handing each line of output to `on_output(text, is_stderr)` as it
-        arrives; returns the exit status. Never retried: it may have taken effect."""
-        conn = await self._ensure()
-        self.channels_opened += 1
+        arrives; returns the exit status. Never repeated once started: it may have taken
+        effect."""
 
         async def pump(reader: Any, is_err: bool) -> None:
             async for line in reader:
                 on_output(line, is_err)
 
+        proc = await self._start(command, encoding="utf-8", retry=False)
         try:
-            async with conn.create_process(command, encoding="utf-8", errors="replace") as proc:
+            async with proc:
                 if stdin is not None:
                     proc.stdin.write(stdin.decode("utf-8", "replace"))
                 proc.stdin.write_eof()
                 await asyncio.gather(pump(proc.stdout, False), pump(proc.stderr, True))
                 await proc.wait()
                 return proc.exit_status
-        except DROPPED as exc:
+        except (*DROPPED, asyncssh.ChannelOpenError) as exc:
             raise ConnectionLost(
                 f"The connection to {self.target.describe()} dropped while running "
                 f"`{_short(command)}`.",
                 hint="Check with %rv_ps whether it is still running.",
             ) from exc
+        except asyncssh.Error as exc:
+            raise SshError(
+                f"`{_short(command)}` failed on {self.target.describe()}: {exc}."
+            ) from exc
 
-    async def open_process(self, command: str) -> asyncssh.SSHClientProcess[bytes]:
-        """A long-lived command with binary stdin/stdout (a relay); the caller closes it."""
-        conn = await self._ensure()
-        self.channels_opened += 1
-        try:
-            return await conn.create_process(command, encoding=None)
-        except DROPPED:
-            await self._reset()
-            conn = await self._ensure()
-            return await conn.create_process(command, encoding=None)
+    async def open_process(
+        self, command: str, *, retry: bool = False
+    ) -> asyncssh.SSHClientProcess[bytes]:
+        """A long-lived command with binary stdin/stdout (a relay); the caller closes it.
+
+        `retry=True` if a second copy of it is harmless should a drop hide whether the
+        first started."""
+        return await self._start(command, encoding=None, retry=retry)
 
     async def create_tcp(self, factory: Any, host: str, port: int) -> tuple[Any, Any]:
         """A direct-tcpip channel to host:port as the login node reaches it, run by the
@@ -198,10 +187,18 @@ class Connection:
         try:
             return await conn.create_connection(factory, host, port)
         except asyncssh.ChannelOpenError as exc:
+            if conn.is_closed():
+                await self._reset(conn)
+                raise ConnectionLost(
+                    f"The connection dropped on the way to {host}:{port}."
+                ) from exc
+            # Open, so the refusal was the target's: nothing listens there.
             raise PortClosed(f"{host}:{port} refused the connection: {exc.reason}.") from None
         except DROPPED as exc:
-            await self._reset()
+            await self._reset(conn)
             raise ConnectionLost(f"The connection dropped on the way to {host}:{port}.") from exc
+        except asyncssh.Error as exc:
+            raise SshError(f"No channel to {host}:{port}: {exc}.") from exc
 
     async def forward_to_path(self, path: str, node: str, port: int) -> NodePortListener:
         """Listen on the local Unix socket `path`; each connection reaches port on node
@@ -222,6 +219,11 @@ class Connection:
 
     async def close(self) -> None:
         """Close the connection; the next command opens a new one."""
+        if self._loop is not asyncio.get_running_loop():
+            # Made on another loop (maybe closed by now): only that loop may touch it.
+            self._conn, self._loop, self._lock = None, None, None
+            self.nodes.new_loop()
+            return
         self.nodes.close()
         conn, self._conn = self._conn, None
         if conn is not None:
@@ -235,20 +237,16 @@ class Connection:
     async def _exec(
         self, command: str, stdin: str | bytes | None, timeout: float | None, binary: bool = False
     ) -> Completed:
-        conn = await self._ensure()
-        self.channels_opened += 1
         raw = binary or isinstance(stdin, bytes)
         if raw and isinstance(stdin, str):
             stdin = stdin.encode()
+        proc = await self._start(command, encoding=None if raw else "utf-8", retry=None)
+        conn = self._conn
         try:
-            proc = await conn.run(
-                command,
-                input=stdin,
-                check=False,
-                timeout=timeout,
-                encoding=None if raw else "utf-8",
-                errors="replace",
-            )
+            if stdin:
+                proc.stdin.write(stdin)
+            proc.stdin.write_eof()
+            result = await proc.wait(check=False, timeout=timeout)
         except asyncssh.TimeoutError as exc:
             raise CommandTimeout(
                 f"`{_short(command)}` did not finish within {timeout:g} s on "
@@ -256,14 +254,77 @@ class Connection:
                 hint="The cluster may be busy; try again, or raise the timeout.",
             ) from exc
         except DROPPED as exc:
-            raise _Dropped() from exc
-        if proc.exit_status is None and proc.exit_signal is None:
+            raise _Dropped(conn) from exc
+        except asyncssh.Error as exc:
+            raise SshError(
+                f"`{_short(command)}` failed on {self.target.describe()}: {exc}."
+            ) from exc
+        finally:
+            proc.close()
+        if result.exit_status is None and result.exit_signal is None:
             # The channel closed without an exit status: the connection went away.
-            raise _Dropped()
-        out, err = proc.stdout, proc.stderr
+            raise _Dropped(conn)
+        out, err = result.stdout, result.stderr
         if binary and isinstance(out, bytes):
-            return Completed(command, "", _text(err), proc.exit_status, stdout_bytes=out)
-        return Completed(command, _text(out), _text(err), proc.exit_status)
+            return Completed(command, "", _text(err), result.exit_status, stdout_bytes=out)
+        return Completed(command, _text(out), _text(err), result.exit_status)
+
+    async def _start(self, command: str, *, encoding: str | None, retry: bool | None) -> Any:
+        """An exec channel running `command`, reopening the connection if it had dropped
+        before the command was sent. After that, a drop is _Dropped (retry None: the
+        caller decides), ConnectionLost, or with `retry` one more try."""
+        for attempt in (1, 2):
+            conn = await self._ensure()
+            self.channels_opened += 1
+            opened: list[asyncssh.SSHClientProcess[Any]] = []
+
+            def factory(
+                opened: list[asyncssh.SSHClientProcess[Any]] = opened,
+            ) -> asyncssh.SSHClientProcess[Any]:
+                # asyncssh makes the session only once the server confirmed the channel;
+                # the exec request follows. Before that, nothing can have run.
+                proc: asyncssh.SSHClientProcess[Any] = asyncssh.SSHClientProcess()
+                opened.append(proc)
+                return proc
+
+            try:
+                await conn.create_session(factory, command, encoding=encoding, errors="replace")
+                await opened[0].redirect(asyncssh.PIPE, asyncssh.PIPE, asyncssh.PIPE)
+                return opened[0]
+            except (*DROPPED, asyncssh.ChannelOpenError) as exc:
+                dropped = conn.is_closed() or not isinstance(exc, asyncssh.ChannelOpenError)
+                if not dropped:
+                    # The server refused the session (e.g. its MaxSessions), the
+                    # connection is fine: nothing ran, and trying again now would not help.
+                    raise SshError(
+                        f"{self.target.describe()} refused to run `{_short(command)}`: "
+                        f"{exc.reason if isinstance(exc, asyncssh.ChannelOpenError) else exc}.",
+                        hint="Too many commands at once on one connection? Try again.",
+                    ) from exc
+                await self._reset(conn)
+                if not opened:
+                    if attempt == 1:
+                        continue  # the command never reached the server: safe to send
+                    raise ConnectionLost(
+                        f"The connection to {self.target.describe()} dropped twice before "
+                        f"`{_short(command)}` could start; it did not run.",
+                        hint="Check your network or VPN, then try again.",
+                    ) from exc
+                if retry is None:
+                    raise _Dropped(conn) from exc
+                if not retry:
+                    raise _lost(self.target, _short(command)) from exc
+                if attempt == 2:
+                    raise ConnectionLost(
+                        f"The connection to {self.target.describe()} dropped twice while "
+                        f"starting `{_short(command)}`.",
+                        hint="Check your network or VPN, then try again.",
+                    ) from exc
+            except asyncssh.Error as exc:
+                raise SshError(
+                    f"`{_short(command)}` could not start on {self.target.describe()}: {exc}."
+                ) from exc
+        raise AssertionError("unreachable")
 
     async def _ensure(self) -> asyncssh.SSHClientConnection:
         loop = asyncio.get_running_loop()
@@ -274,138 +335,34 @@ class Connection:
         assert self._lock is not None
         async with self._lock:
             if self._conn is None or self._conn.is_closed():
-                self._conn = await self._open()
+                self.connects += 1
+                self._conn = await open_connection(self.target)
             return self._conn
 
-    async def _reset(self) -> None:
+    async def _reset(self, dropped: object = None) -> None:
+        """Forget the dropped connection (not a newer one another caller opened since)."""
+        if dropped is not None and dropped is not self._conn:
+            return
         self.nodes.forget()
         conn, self._conn = self._conn, None
         if conn is not None:
             conn.abort()
 
-    async def _open(self) -> asyncssh.SSHClientConnection:
-        t = self.target
-        self.connects += 1
-        missing = [k for k in t.identity_files if not Path(k).expanduser().exists()]
-        if missing:
-            raise ConfigError(
-                f"The SSH key {missing[0]} does not exist.",
-                hint="Fix identity_file in [connection] of your rv config, or remove it to use "
-                "your SSH agent and ~/.ssh keys.",
-            )
-        try:
-            return await asyncssh.connect(t.host, **connect_options(t))
-        except asyncssh.HostKeyNotVerifiable as exc:
-            raise await _host_key_error(t) from exc
-        except asyncssh.PermissionDenied as exc:
-            raise AuthFailed(
-                f"{t.describe()} accepted none of the keys offered: {', '.join(_keys_tried(t))}.",
-                hint="Check the user name (your computing id) and that your public key is in "
-                "~/.ssh/authorized_keys on the cluster; `ssh -v` shows the same attempt.",
-            ) from exc
-        except (asyncssh.DisconnectError, asyncssh.ConnectionLost) as exc:
-            raise SshError(f"{t.describe()} closed the connection: {exc}.") from exc
-        except (OSError, asyncio.TimeoutError) as exc:
-            raise HostUnreachable(
-                f"Cannot reach {t.describe()}: {reason(exc)}.",
-                hint="Are you on the UVA VPN? Off-grounds the login nodes answer only "
-                "through it. Otherwise check the host name and port in your rv config.",
-            ) from exc
 
-
-class _Dropped(Exception):
-    """Internal: the connection went away under a command."""
-
-
-def connect_options(t: SshTarget) -> dict[str, Any]:
-    opts: dict[str, Any] = {
-        "connect_timeout": t.connect_timeout,
-        "keepalive_interval": t.keepalive_interval,
-        "encryption_algs": list(_CIPHERS),
-    }
-    if t.user:
-        opts["username"] = t.user
-    if t.port:
-        opts["port"] = t.port
-    if t.identity_files:
-        opts["client_keys"] = list(t.identity_files)
-    if t.known_hosts:
-        # Strict: only this file's entries are trusted; an unknown key is an error. A
-        # file that does not exist yet trusts nothing (asyncssh would fail to open it).
-        path = Path(t.known_hosts).expanduser()
-        opts["known_hosts"] = str(path) if path.exists() else asyncssh.import_known_hosts("")
-    if t.ssh_config is not None:
-        opts["config"] = list(t.ssh_config)
-    if t.proxy_jump:
-        opts["tunnel"] = t.proxy_jump
-    return opts
-
-
-def known_hosts_path(t: SshTarget) -> Path:
-    return Path(t.known_hosts or "~/.ssh/known_hosts").expanduser()
-
-
-async def _host_key_error(t: SshTarget) -> SshError:
-    shown = f"[{t.host}]:{t.port}" if t.port and t.port != 22 else t.host
-    path = known_hosts_path(t)
-    fingerprint = "unknown"
-    try:
-        key = await asyncssh.get_server_host_key(
-            t.host, t.port or (), tunnel=t.proxy_jump or (),
-            config=list(t.ssh_config) if t.ssh_config is not None else (),
-        )  # fmt: skip
-        if key is not None:
-            fingerprint = key.get_fingerprint("sha256")
-    except (OSError, asyncssh.Error):
-        pass
-    if _has_entry(path, t):
-        return HostKeyChanged(
-            f"The host key of {shown} differs from the one in {path} (server now shows "
-            f"{fingerprint}). This can mean someone is intercepting the connection.",
-            hint=f"If the cluster announced a new key, remove the old entry with "
-            f"`ssh-keygen -R '{shown}' -f {path}` and connect once with `ssh` to check the "
-            "new fingerprint; otherwise do not connect.",
-            fingerprint=fingerprint,
-        )
-    return HostKeyUnknown(
-        f"{shown} is not in {path}; its host key fingerprint is {fingerprint}.",
-        hint=f"Compare it with the fingerprint published by UVA Research Computing, then "
-        f"trust it: `ssh-keyscan {'-p ' + str(t.port) + ' ' if t.port else ''}{t.host} >> {path}` "
-        "(or connect once with `ssh` and answer yes).",
-        fingerprint=fingerprint,
+def _lost(target: SshTarget, what: str) -> ConnectionLost:
+    return ConnectionLost(
+        f"The connection to {target.describe()} dropped while running `{what}`; not "
+        "retried because it may have taken effect.",
+        hint="Check with %rv_ps (or look at its output) before running it again.",
     )
 
 
-def _has_entry(path: Path, t: SshTarget) -> bool:
-    if not path.exists():
-        return False
-    try:
-        known = asyncssh.read_known_hosts(str(path))
-        addr = socket.gethostbyname(t.host) if t.host else ""
-        keys = known.match(t.host, addr, t.port or 22)
-    except (OSError, ValueError, asyncssh.Error):
-        return False
-    return bool(keys[0] or keys[1])
+class _Dropped(Exception):
+    """Internal: the connection went away after the command may have started."""
 
-
-def _keys_tried(t: SshTarget) -> list[str]:
-    tried = list(t.identity_files)
-    if not tried:
-        home = Path("~/.ssh").expanduser()
-        tried = [str(home / k) for k in _DEFAULT_KEYS if (home / k).exists()]
-    if os.environ.get("SSH_AUTH_SOCK"):
-        tried.append("keys in the SSH agent")
-    return tried or ["none found (no ~/.ssh/id_* keys and no SSH agent)"]
-
-
-def reason(exc: BaseException) -> str:
-    if isinstance(exc, ConnectionRefusedError):
-        return "connection refused"
-    if isinstance(exc, socket.gaierror):
-        return "host name not found"
-    if isinstance(exc, asyncio.TimeoutError | TimeoutError):
-        return "timed out"
-    return getattr(exc, "strerror", None) or str(exc) or type(exc).__name__
+    def __init__(self, conn: object = None) -> None:
+        super().__init__()
+        self.conn = conn  # the connection that dropped (a newer one may be open already)
 
 
 def _text(data: str | bytes | None) -> str:

@@ -12,12 +12,12 @@ from __future__ import annotations
 
 import asyncio
 import functools
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import asyncssh
 
 from rv_jupyter.errors import ConnectionLost, NodeLinkError, PortClosed
+from rv_jupyter.remote.known_hosts import KnownHosts
 
 if TYPE_CHECKING:
     from rv_jupyter.remote.connection import Connection
@@ -59,6 +59,9 @@ class NodeLinks:
         try:
             return await how(link)("127.0.0.1", port)
         except asyncssh.ChannelOpenError as exc:
+            if link.is_closed():
+                self._links.pop(node, None)
+                raise ConnectionLost(f"The SSH connection to {node} dropped.") from exc
             reason = f"{node} refused a connection to its port {port}: {exc.reason}."
             raise PortClosed(reason) from None
         except DROPPED as exc:
@@ -95,7 +98,7 @@ class NodeLinks:
         self._links, self._lock = {}, asyncio.Lock()
 
     async def _link(self, node: str) -> asyncssh.SSHClientConnection:
-        from rv_jupyter.remote.connection import connect_options, known_hosts_path, reason
+        from rv_jupyter.remote.dial import connect_options, reason, resolve
 
         login = await self.login.alogin()
         if self._lock is None:
@@ -105,14 +108,14 @@ class NodeLinks:
             if link is not None and not link.is_closed():
                 return link
             t = self.login.target
-            local = known_hosts_path(t)
-            opts = connect_options(t)
-            opts.pop("port", None)
-            opts.update(
-                tunnel=login,
-                username=login.get_extra_info("username") or t.user,
-                known_hosts=asyncssh.import_known_hosts(await self._known_text(local)),
+            user = login.get_extra_info("username") or t.user
+            # The node's own ssh_config entry decides its local files, as for `ssh node`.
+            route = await asyncio.to_thread(resolve, t, node, user=user)
+            local = route.describe_files()
+            route.known = KnownHosts.read(
+                route.files, await self._cluster_lists(), "the cluster's lists"
             )
+            opts = connect_options(t, route, login, keys=True)
             self.connects += 1
             try:
                 link = await asyncssh.connect(node, **opts)
@@ -130,17 +133,13 @@ class NodeLinks:
                 ) from exc
             except asyncssh.PermissionDenied as exc:
                 raise NodeLinkError(f"{node} did not let this user in over SSH.") from exc
-            except (OSError, asyncssh.Error, asyncio.TimeoutError) as exc:
+            except (OSError, asyncssh.Error, ValueError, asyncio.TimeoutError) as exc:
                 raise NodeLinkError(f"Cannot reach {node} over SSH: {reason(exc)}.") from exc
             self._links[node] = link
             return link
 
-    async def _known_text(self, local: Path) -> str:
-        """The local known_hosts and the cluster's lists, as one known_hosts text."""
-        try:
-            text = local.read_text() if local.exists() else ""
-        except OSError:
-            text = ""
+    async def _cluster_lists(self) -> str:
+        """The cluster's known_hosts lists, read through the (verified) login node."""
         files = " ".join(CLUSTER_KNOWN_HOSTS)
-        done = await self.login.run(f"cat {files} 2>/dev/null; true", check=False)
-        return text + "\n" + done.stdout
+        done = await self.login.run(f"cat {files} 2>/dev/null; true", check=False, retry=True)
+        return done.stdout

@@ -74,3 +74,12 @@ def test_first_run_shows_the_fingerprint_then_trusts_it_only_when_given(
 def test_a_non_computing_id_for_uva_is_refused(a_shell) -> None:  # type: ignore[no-untyped-def]
     with pytest.raises(UsageError, match="computing id"):
         a_shell.run_line_magic("rv_init", "--user 'Alice Smith' --config /tmp/none.toml")
+
+
+def test_a_user_with_a_newline_is_one_line_saying_what_to_do(a_shell, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    # Not the UVA host, so only the SSH layer can refuse it (asyncssh raised SASLPrepError).
+    line = f"--user 'rvtest\nx' --host 127.0.0.1 --port 22022 --config {tmp_path / 'c.toml'}"
+    with pytest.raises(UsageError) as err:
+        a_shell.run_line_magic("rv_init", line)
+    assert "control characters are not allowed" in str(err.value)
+    assert "computing id" in str(err.value)

@@ -57,3 +57,32 @@ def test_truncated_output_is_an_error() -> None:
 
 def test_tokens_are_fresh() -> None:
     assert new_token() != new_token()
+
+
+@pytest.mark.parametrize("how", ["hangup", "broken pipe"])
+def test_the_temporary_directory_goes_however_the_script_ends(tmp_path, how: str) -> None:  # type: ignore[no-untyped-def]
+    import os
+    import signal
+    import time
+
+    script = build_script(["echo a", "sleep 1", "echo c"], new_token())
+    env = {**os.environ, "TMPDIR": str(tmp_path)}
+    if how == "hangup":
+        proc = subprocess.Popen(
+            ["sh", "-s"], stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, env=env
+        )
+        proc.stdin.write(script.encode())  # type: ignore[union-attr]
+        proc.stdin.close()  # type: ignore[union-attr]
+        time.sleep(0.5)
+        proc.send_signal(signal.SIGHUP)
+    else:
+        # The reader is gone (as sshd is after a drop): the first printf gets SIGPIPE.
+        read, write = os.pipe()
+        os.close(read)
+        proc = subprocess.Popen(["sh", "-s"], stdin=subprocess.PIPE, stdout=write, env=env)
+        os.close(write)
+        proc.stdin.write(script.encode())  # type: ignore[union-attr]
+        proc.stdin.close()  # type: ignore[union-attr]
+    proc.wait(timeout=10)
+    assert proc.returncode != 0
+    assert list(tmp_path.iterdir()) == []
