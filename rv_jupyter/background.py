@@ -9,13 +9,16 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
-import contextlib
 import threading
 import time
 from collections.abc import Coroutine
 from typing import Any, TypeVar
 
+from rv_jupyter.errors import CommandTimeout
+
 T = TypeVar("T")
+# How long an interrupted or timed-out coroutine gets to clean up before run_sync returns.
+CLEANUP_S = 10.0
 
 _lock = threading.Lock()
 _loop: asyncio.AbstractEventLoop | None = None
@@ -36,32 +39,56 @@ def loop() -> asyncio.AbstractEventLoop:
 def run_sync(coro: Coroutine[Any, Any, T], timeout: float | None = None) -> T:
     """Run `coro` on the background loop and wait for its result.
 
-    KeyboardInterrupt (a notebook's stop button) cancels the coroutine, waits briefly
-    for its clean-up, and re-raises.
+    KeyboardInterrupt (a notebook's stop button) cancels the coroutine, waits up to
+    CLEANUP_S for its clean-up (cancelling submitted jobs, say), and re-raises. Past
+    `timeout` seconds the coroutine is cancelled the same way and CommandTimeout raised.
     """
     bg = loop()
     if _on_background(bg):
         coro.close()
         raise RuntimeError("run_sync() called from the rv background loop; await instead")
-    future = asyncio.run_coroutine_threadsafe(coro, bg)
+    run = _Run()
+    future = asyncio.run_coroutine_threadsafe(run.track(coro), bg)
     deadline = None if timeout is None else time.monotonic() + timeout
     try:
         # Short waits keep this thread responsive to Ctrl-C however it is delivered.
         while not future.done():
             left = None if deadline is None else deadline - time.monotonic()
             if left is not None and left <= 0:
-                raise concurrent.futures.TimeoutError()
+                run.cancel(future)
+                raise CommandTimeout(
+                    f"rv gave up after {timeout:g} s and stopped what it was doing.",
+                    hint="The cluster may be slow to answer; try again.",
+                )
             concurrent.futures.wait([future], timeout=0.2 if left is None else min(0.2, left))
         return future.result()
     except KeyboardInterrupt:
-        future.cancel()
-        # Give its clean-up (e.g. cancelling submitted jobs) a moment to finish.
-        with contextlib.suppress(concurrent.futures.CancelledError, Exception):
-            future.result(5)
+        run.cancel(future)
         raise
-    except concurrent.futures.TimeoutError:
+
+
+class _Run:
+    """Whether the coroutine started on the loop and whether it has unwound since."""
+
+    def __init__(self) -> None:
+        self.started = threading.Event()
+        self.ended = threading.Event()
+
+    async def track(self, coro: Coroutine[Any, Any, T]) -> T:
+        self.started.set()
+        try:
+            return await coro
+        finally:
+            self.ended.set()
+
+    def cancel(self, future: concurrent.futures.Future[Any]) -> None:
+        # Cancelling the concurrent future settles it at once, while the coroutine only
+        # starts unwinding on the loop: wait for the coroutine itself, or its clean-up
+        # would still be running when the caller goes on (and reports on it). One that
+        # never started has nothing to clean up.
         future.cancel()
-        raise
+        if self.started.is_set():
+            self.ended.wait(CLEANUP_S)
 
 
 async def on_loop(coro: Coroutine[Any, Any, T]) -> T:

@@ -133,3 +133,9 @@ class ParseError(SlurmError):
 
 class SubmitRefused(SlurmError):
     """sbatch refused to queue a job."""
+
+
+def clip(text: str, limit: int = 80) -> str:
+    """`text` cut to `limit` characters, marked with "...": what a message echoes of the
+    user's input must not bury the message (a 10,000-character line was echoed whole)."""
+    return text if len(text) <= limit else text[: limit - 3] + "..."

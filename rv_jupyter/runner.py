@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import html
 import json
+import re
 import secrets
 import shlex
 import time
@@ -23,7 +24,8 @@ from rv_jupyter.allocator.fanout import Allocator
 from rv_jupyter.allocator.request import Request
 from rv_jupyter.cluster import RemotePaths
 from rv_jupyter.envstore import EnvStore
-from rv_jupyter.errors import RequestError
+from rv_jupyter.errors import ConnectionLost, ParseError, RequestError, clip
+from rv_jupyter.jobs import envfiles
 from rv_jupyter.sync import push
 
 if TYPE_CHECKING:
@@ -31,14 +33,27 @@ if TYPE_CHECKING:
     from rv_jupyter.session import Cluster
 
 # Runs the cell as __main__, then writes the requested variables as JSON; a value JSON
-# cannot hold is reported by name and type instead.
+# cannot hold is reported by name and type instead. An error in the cell shows the
+# traceback from the cell's own frame on (rv's frames above it mean nothing to the
+# user), with the cell's lines, as IPython would show them.
 BOOTSTRAP = """\
-import json, os, sys
+import json, linecache, os, sys, traceback
 cell, out_path, names = sys.argv[1], sys.argv[2], sys.argv[3:]
 sys.path.insert(0, os.getcwd())  # the workspace, so the cell imports the project's modules
 sys.argv = [cell]
 ns = {"__name__": "__main__"}
-exec(compile(open(cell).read(), "<rv cell>", "exec"), ns)
+source = open(cell).read()
+linecache.cache["<cell>"] = (len(source), None, source.splitlines(True), "<cell>")
+try:
+    exec(compile(source, "<cell>", "exec"), ns)
+except SystemExit:
+    raise
+except BaseException as exc:
+    tb = exc.__traceback__
+    while tb is not None and tb.tb_frame.f_code.co_filename != "<cell>":
+        tb = tb.tb_next
+    traceback.print_exception(type(exc), exc, tb)
+    sys.exit(1)
 values, problems = {}, {}
 for name in names:
     if name not in ns:
@@ -63,6 +78,68 @@ MULTI_NODE_ENV = (
 )
 
 
+# Runs srun on the login node and ends the step when nobody listens any more. OpenSSH
+# neither signals nor kills a session's command when its channel closes or the
+# connection drops (no pty, so no SIGHUP), and srun then dies of SIGPIPE on its next
+# write without ending the step: the cell ran on with nobody listening. So srun writes
+# into pipes of this relay, which copies to the channel and watches it: poll() reports
+# the channel's pipe as broken (POLLERR) without a byte written, and a write into it
+# fails with EPIPE. Then SIGTERM makes srun end the whole step (every process of it,
+# SIGKILL after Slurm's KillWait), with its last words drained here instead of killing
+# it first. Python 3.6 or later, as on the login nodes.
+STEP_GUARD = """\
+import os, select, signal, subprocess, sys, time
+step = subprocess.Popen(sys.argv[1:], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+relay = {step.stdout.fileno(): 1, step.stderr.fileno(): 2}
+poll = select.poll()
+for fd in relay:
+    poll.register(fd, select.POLLIN)
+for fd in (1, 2):
+    poll.register(fd, 0)
+gone = None
+def end():
+    global gone
+    if gone is None:
+        gone = time.monotonic()
+        step.send_signal(signal.SIGTERM)
+while relay:
+    if gone is not None and time.monotonic() - gone > 60:
+        step.kill()
+        break
+    for fd, _ in poll.poll(None if gone is None else 1000):
+        if fd in (1, 2):
+            poll.unregister(fd)
+            end()
+            continue
+        data = os.read(fd, 65536)
+        if not data:
+            poll.unregister(fd)
+            del relay[fd]
+        while data and gone is None:
+            try:
+                data = data[os.write(relay[fd], data):]
+            except OSError:
+                end()
+code = step.wait()
+sys.exit(128 - code if code < 0 else code)
+"""
+# The line srun adds to stderr when a task fails: the cell's own error already says it.
+_SRUN_EXIT = re.compile(r"^srun: error: \S+: tasks? [\d,-]+: Exited with exit code \d+\s*$")
+
+
+def guarded(srun: Sequence[str]) -> str:
+    """The login-node command for a streamed `srun`: ended with the SSH channel (see
+    STEP_GUARD); plain srun where the login node has no python3."""
+    plain = shlex.join(srun)
+    guard = shlex.join(["python3", "-c", STEP_GUARD, *srun])
+    return f"if command -v python3 >/dev/null 2>&1; then exec {guard}; else exec {plain}; fi"
+
+
+def srun_noise(line: str) -> bool:
+    """Whether a stderr line is srun's own note that a task exited non-zero."""
+    return bool(_SRUN_EXIT.match(line))
+
+
 @dataclass
 class RunResult:
     """How a cell's run ended and where its files are."""
@@ -77,6 +154,7 @@ class RunResult:
     values: dict[str, Any] = field(default_factory=dict)
     problems: dict[str, str] = field(default_factory=dict)
     jobs: list[str] = field(default_factory=list)  # every job that ran it (segments)
+    job_goes_on: bool = False  # the allocation outlives the cell (it was %rv_up's)
 
     @property
     def ok(self) -> bool:
@@ -87,9 +165,16 @@ class RunResult:
         return f"<RunResult {str(self).splitlines()[0]}>"
 
     def __str__(self) -> str:
-        state = "finished" if self.ok else f"failed (exit {self.exit_code})"
+        state = "finished" if self.ok else "failed"
+        code = "" if self.ok else f" (exit {self.exit_code})"
+        after = (
+            f" (the job keeps running: `%rv_stop {self.job_id}`)"
+            if self.job_goes_on
+            else "; the job has ended"
+        )
         return (
-            f"Job {self.job_id} {state} in {self.elapsed_s:.1f} s, {self.sus:.2f} SUs.\n"
+            f"Cell {state} in job {self.job_id}{code} in {self.elapsed_s:.1f} s, "
+            f"{self.sus:.2f} SUs{after}.\n"
             f"workspace {self.workspace}\nlogs {self.logs}\ncheckpoints {self.checkpoints}"
         )
 
@@ -107,8 +192,9 @@ class PreparedCell:
     result_file: str  # relative to the workspace
     out: tuple[str, ...]
     bash: bool
-    env_path: str | None
+    env_path: str | None  # once delivered (deliver_env)
     paths: RemotePaths
+    env_text: str = field(default="", repr=False)
 
     def inner(self, *, modules: bool = True) -> str:
         """The shell command that runs the cell, from the workspace."""
@@ -136,17 +222,54 @@ class PreparedCell:
         if not self.out or self.bash:
             return {}, {}
         path = f"{self.workspace}/{self.result_file}"
-        text = await self.cluster.arun(f"cat -- {shlex.quote(path)} 2>/dev/null || true")
+        text = await self.cluster.arun(
+            f"cat -- {shlex.quote(path)} 2>/dev/null || true", retry=True
+        )
         if not text.strip():
             return {}, {name: "the cell did not finish" for name in self.out}
-        got = json.loads(text)
-        return got["values"], got["problems"]
+        return read_values(text, path)
+
+    async def deliver_env(self, stem: str) -> None:
+        """Leave the values in a 0600 file named for the jobs that will read it
+        (envfiles), as late as possible; sweep the files of jobs that never will."""
+        if not self.env_text:
+            return
+        env_dir = self.paths.env
+        # On stdin into a file only the user can read; whoever runs the cell sources and
+        # deletes it. The listing for the sweep comes back in the same round trip.
+        done = await self.cluster.connection.run(
+            f"{{ {envfiles.write_command(env_dir, stem)}; }} || exit 1; "
+            f"{envfiles.read_command(env_dir)}; true",
+            stdin=self.env_text,
+            retry=False,
+        )
+        self.env_path = f"{env_dir}/{stem}.env"
+        doomed = envfiles.stale(done.stdout)
+        if doomed:
+            await self.cluster.connection.run(envfiles.remove_command(env_dir, doomed), check=False)
 
     async def discard_env(self) -> None:
         """Remove the secrets file if the job never read it."""
         if self.env_path:
             cmd = f"rm -f -- {shlex.quote(self.env_path)}"
             await self.cluster.connection.run(cmd, check=False)
+
+
+def read_values(text: str, path: str) -> tuple[dict[str, Any], dict[str, str]]:
+    """The bootstrap's --out file: {"values": {...}, "problems": {...}}."""
+    try:
+        got = json.loads(text)
+        values, problems = got["values"], got["problems"]
+        if not (isinstance(values, dict) and isinstance(problems, dict)):
+            raise TypeError("not two objects")
+    except (ValueError, KeyError, TypeError) as exc:
+        raise ParseError(
+            f"The cell's --out values in {path} are unreadable ({exc})",
+            command=f"cat {path}",
+            line=clip(text, 120),
+            hint="Was the file changed while the cell ran, or the disk full? Run the cell again.",
+        ) from None
+    return values, {str(k): str(v) for k, v in problems.items()}
 
 
 def spread(nodes: int, inner: str) -> tuple[str, ...]:
@@ -161,7 +284,8 @@ async def prepare_cell(
     cluster: Cluster, source: str, *, local_root: Path, bash: bool = False,
     out: Sequence[str] = (), env: EnvStore | None = None,
 ) -> PreparedCell:  # fmt: skip
-    """Check --out, sync `local_root` with the cell in it, and leave the secrets file."""
+    """Check --out and sync `local_root` with the cell in it (the values wait for
+    `PreparedCell.deliver_env`)."""
     for name in out:
         if not name.isidentifier():
             raise RequestError(f"--out {name!r} is not a variable name.", hint="--out x,y")
@@ -171,18 +295,11 @@ async def prepare_cell(
     ws = (
         await push(cluster, local_root, extra={cell: source, ".rv-cells/run.py": BOOTSTRAP})
     ).remote
+    # The values reach the cluster only when the jobs that read them are known (and, for
+    # a cell in an allocation, running): see PreparedCell.deliver_env.
     env_text = (env or EnvStore()).env_file()
-    env_path = f"{paths.env}/{cid}.env" if env_text else None
-    if env_path:
-        # On stdin into a file only the user can read; whoever runs the cell sources and
-        # deletes it.
-        await cluster.connection.run(
-            f"umask 077 && mkdir -p -- {shlex.quote(paths.env)} && cat > {shlex.quote(env_path)}",
-            stdin=env_text,
-            retry=False,
-        )
     return PreparedCell(
-        cluster, ws, cell, f".rv-cells/{cid}.json", tuple(out), bash, env_path, paths
+        cluster, ws, cell, f".rv-cells/{cid}.json", tuple(out), bash, None, paths, env_text
     )
 
 
@@ -204,14 +321,37 @@ async def run_cell(
     try:
         if allocation is None:
             allocation = await Allocator(cluster).allocate(request or Request())
+        await cell.deliver_env(envfiles.job_stem(allocation.job_id))
         # The secrets are read on the login node into srun's environment, which it hands
         # to every task: no file left for a second node to race the first one for.
-        cmd = cell.env_prefix() + shlex.join(
+        cmd = cell.env_prefix() + guarded(
             ["srun", f"--jobid={allocation.job_id}", "--overlap",
              f"--chdir={cell.workspace}", *spread(allocation.nodes, cell.inner())]
         )  # fmt: skip
+
+        def show(text: str, is_err: bool) -> None:
+            if not (is_err and srun_noise(text)):
+                on_output(text, is_err)
+
         t0 = time.monotonic()
-        code = await cluster.connection.stream(cmd, on_output)
+        try:
+            code = await cluster.connection.stream(cmd, show)
+        except ConnectionLost:
+            code = None
+        if code is None:
+            # The channel ended with no exit status: the connection went away, and with
+            # it (see STEP_GUARD) the cell's step on the node.
+            raise ConnectionLost(
+                f"The connection dropped while the cell ran in job {allocation.job_id}; the "
+                "cell was stopped on the node.",
+                hint="Run it again once the connection is back"
+                + (
+                    ""
+                    if own
+                    else f" (the job itself keeps running: `%rv_stop {allocation.job_id}`)"
+                )
+                + ".",
+            )
         elapsed = time.monotonic() - t0
         values, problems = await cell.values() if code == 0 else ({}, {})
     finally:
@@ -228,4 +368,5 @@ async def run_cell(
         checkpoints=f"{cell.paths.checkpoints}/{allocation.name}-{allocation.job_id}",
         values=values,
         problems=problems,
+        job_goes_on=not own,
     )

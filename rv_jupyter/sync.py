@@ -10,13 +10,21 @@ from __future__ import annotations
 import io
 import shlex
 import tarfile
+import zlib
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING
 
 from rv_jupyter.cluster import RemotePaths
-from rv_jupyter.errors import RequestError
-from rv_jupyter.workspace import tar_bytes
+from rv_jupyter.errors import RequestError, RvError, clip
+from rv_jupyter.workspace import MAX_BYTES, tar_bytes
+
+# Pull brings back what push may send: the stream is held in memory, so it is bounded.
+PULL_MAX_BYTES = MAX_BYTES
+# The gzip stream may exceed the files' size a little (headers, incompressible data).
+PULL_STREAM_CAP = PULL_MAX_BYTES + PULL_MAX_BYTES // 10 + 2**20
+TOO_BIG = "rv-pull-too-big"
+TAR_EXIT = "rv-pull-tar-exit"
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -87,20 +95,70 @@ async def pull(
         if p.is_absolute() or ".." in p.parts:
             raise RequestError(f"{t!r} is not a path inside the workspace.", hint="e.g. outputs/")
     what = " ".join(shlex.quote(t) for t in targets) if targets else "."
+    # The stream comes back whole into memory (one SSH exec), so it is bounded: du first,
+    # in the same command, refuses what is too big by its size before any of it is sent,
+    # and `head -c` bounds the bytes should files grow meanwhile. tar's own status comes
+    # on stderr, as the pipeline's is head's.
     done = await cluster.connection.run(
-        f"cd -- {shlex.quote(ws)} && tar czf - --exclude=./.rv-cells -- {what}",
-        binary=True, check=False, timeout=600,
+        f"cd -- {shlex.quote(ws)} && size=$(du -scb --exclude=./.rv-cells -- {what} "
+        "2>/dev/null | tail -n 1 | cut -f1) && "
+        f'if [ "${{size:-0}}" -gt {PULL_MAX_BYTES} ]; then echo "{TOO_BIG} $size" >&2; exit 3; '
+        f"fi && {{ tar czf - --exclude=./.rv-cells -- {what}; echo \"{TAR_EXIT} $?\" >&2; }} "
+        f"| head -c {PULL_STREAM_CAP}",
+        binary=True, check=False, timeout=600, retry=True,
     )  # fmt: skip
-    if done.exit_status != 0:
+    err, tar_exit = _tar_status(done.stderr)
+    size = _after(err, TOO_BIG)
+    if size is None and len(done.stdout_bytes) >= PULL_STREAM_CAP:
+        size = len(done.stdout_bytes)  # grew past the bound while it was read
+    if size is not None:
         raise RequestError(
-            f"Cannot read {what} in {ws}: {done.stderr.strip().splitlines()[-1:]}",
+            f"{clip(what)} in {ws} holds {size / 2**20:,.0f} MB; %rv_sync pull brings back at "
+            f"most {PULL_MAX_BYTES // 2**20} MB at a time.",
+            hint="Pull a part of it (`%rv_sync pull outputs/run1`), or copy big results with "
+            f"scp or Globus from {ws}.",
+        )
+    if done.exit_status != 0 or tar_exit != 0:
+        last = err.splitlines()[-1] if err else f"exit status {done.exit_status or tar_exit}"
+        raise RequestError(
+            f"Cannot read {clip(what)} in {ws}: {last}",
             hint="%rv_sync push first, or name files that exist there.",
         )
     dest = into or local_root / "rv-results"
     return _extract(done.stdout_bytes, dest, force=force, remote=ws)
 
 
+def _tar_status(stderr: str) -> tuple[str, int | None]:
+    """stderr without the TAR_EXIT line, and the status that line gave (None: no line)."""
+    lines = stderr.strip().splitlines()
+    code = _after("\n".join(ln for ln in lines if ln.startswith(TAR_EXIT)), TAR_EXIT)
+    return "\n".join(ln for ln in lines if not ln.startswith(TAR_EXIT)), code
+
+
+def _after(text: str, marker: str) -> int | None:
+    """The number following `marker` in text, if it is there."""
+    if marker not in text:
+        return None
+    word = text.split(marker, 1)[1].split()
+    return int(word[0]) if word and word[0].isdigit() else None
+
+
 def _extract(data: bytes, dest: Path, *, force: bool, remote: str) -> SyncResult:
+    try:
+        return _unpack(data, dest, force=force, remote=remote)
+    except (tarfile.TarError, EOFError, zlib.error) as exc:
+        raise RvError(
+            f"The files from {remote} arrived damaged ({exc}); nothing more was written.",
+            hint="Try again; if it keeps failing, `%rv_exec ls -la` the workspace.",
+        ) from None
+    except OSError as exc:
+        raise RequestError(
+            f"Cannot write the pulled files into {dest}: {exc.strerror or exc}.",
+            hint="Free some disk space, or pull into another folder with --into.",
+        ) from None
+
+
+def _unpack(data: bytes, dest: Path, *, force: bool, remote: str) -> SyncResult:
     result = SyncResult("pull", remote, str(dest))
     root = dest.resolve()
     with tarfile.open(fileobj=io.BytesIO(data), mode="r:gz") as tar:

@@ -14,6 +14,8 @@ import tarfile
 from collections.abc import Iterable
 from pathlib import Path
 
+from rv_jupyter.errors import RequestError
+
 DEFAULT_EXCLUDES = (
     "*.bin", "*.safetensors", "*.gguf", "*.pt", "*.pth",
     "__pycache__/", "node_modules/", ".git/", ".ipynb_checkpoints/", ".venv/",
@@ -37,15 +39,19 @@ def tar_bytes(root: Path, extra: dict[str, str] | None = None) -> bytes:
     total = 0
     with tarfile.open(fileobj=buf, mode="w:gz") as tar:
         for rel in files_to_send(root):
-            total += (root / rel).stat().st_size
-            if total > MAX_BYTES:
-                from rv_jupyter.errors import RequestError
-
+            try:
+                total += (root / rel).stat().st_size
+                if total > MAX_BYTES:
+                    raise RequestError(
+                        f"The folder {root} holds more than {MAX_BYTES // 2**20} MB to sync.",
+                        hint="List data and weights in .rvignore and keep them on /scratch.",
+                    )
+                tar.add(root / rel, arcname=str(rel), recursive=False)
+            except OSError as exc:  # unreadable, or gone since it was listed
                 raise RequestError(
-                    f"The folder {root} holds more than {MAX_BYTES // 2**20} MB to sync.",
-                    hint="List data and weights in .rvignore and keep them on /scratch.",
-                )
-            tar.add(root / rel, arcname=str(rel), recursive=False)
+                    f"Cannot read {rel} to sync it: {exc.strerror or exc}.",
+                    hint="Fix its permissions, or list it in .rvignore.",
+                ) from None
         for name, text in (extra or {}).items():
             data = text.encode()
             info = tarfile.TarInfo(name)

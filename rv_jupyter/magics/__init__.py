@@ -11,10 +11,18 @@ from typing import TYPE_CHECKING, Any
 
 from IPython.core.error import UsageError
 from IPython.core.magic import Magics, cell_magic, line_magic, magics_class
-from IPython.core.magic_arguments import argument, magic_arguments, parse_argstring
+from IPython.core.magic_arguments import argument
 
-from rv_jupyter.magics.common import CONFIG_HELP, LogText, request_args, user_errors
-from rv_jupyter.magics.display import Progress, jobs_frame, strategies_frame
+from rv_jupyter.magics.common import (
+    CONFIG_HELP,
+    Cancelled,
+    LogText,
+    magic_arguments,
+    parse_argstring,
+    request_args,
+    user_errors,
+)
+from rv_jupyter.magics.display import Progress, cancelled_text, strategies_frame
 
 if TYPE_CHECKING:
     from rv_jupyter.allocator.allocation import Allocation
@@ -104,7 +112,23 @@ class RvMagics(Magics):
         if self.allocation is not None and not args.new and self._alive(self.allocation):
             return self.allocation
         progress = Progress()
-        self.allocation = run_sync(allocator.allocate(req, on_event=progress.update))
+
+        def on_event(event: Any) -> None:
+            if not progress.submitted:  # the first job is queued: panels show it at once
+                cluster.poller.poke()
+            progress.update(event)
+
+        try:
+            self.allocation = run_sync(allocator.allocate(req, on_event=on_event))
+        except KeyboardInterrupt:
+            if not progress.submitted:
+                progress.clear()
+            raise Cancelled(cancelled_text(allocator.cancelled, allocator.left_queued)) from None
+        except BaseException:
+            progress.clear()
+            raise
+        finally:
+            cluster.poller.poke()  # it runs, or was cancelled: panels need not wait to say so
         progress.done(str(self.allocation))
         return self.allocation
 
@@ -115,10 +139,17 @@ class RvMagics(Magics):
     @line_magic
     @user_errors
     def rv_ps(self, line: str) -> Any:
-        """Your queued and running jobs as a DataFrame. Example: `%rv_ps`, `%rv_ps --json`"""
+        """Your queued and running jobs: `%rv_ps`, `%rv_ps --json`.
+
+        Returns a DataFrame of raw values for code (seconds in `elapsed_s` and `left_s`,
+        None where Slurm says nothing) that a notebook shows readably: no index, h:mm,
+        blanks for "None".
+        """
+        from rv_jupyter.magics.tables import JobsFrame
+
         args = parse_argstring(self.rv_ps, line)
-        frame = jobs_frame(self._cluster(args.config).jobs(all_users=args.all))
-        return frame.to_json(orient="records", date_format="iso") if args.json else frame
+        frame = JobsFrame.of(self._cluster(args.config).jobs(all_users=args.all))
+        return frame.frame.to_json(orient="records", date_format="iso") if args.json else frame
 
     @magic_arguments()
     @argument("ids", nargs="*", help="job ids to cancel")
@@ -145,14 +176,16 @@ class RvMagics(Magics):
     def rv_cost(self, line: str) -> Any:
         """SUs each strategy would cost and your balance after, submitting nothing.
 
-        Example: `%rv_cost --gpu 4 --type a100_80 --time 8h`
+        %rv_up submits every strategy at once and keeps the first job that starts; ★ marks
+        the one expected to start first. Example: `%rv_cost --gpu 4 --type a100_80 --time 8h`
         """
         from rv_jupyter.allocator.fanout import Allocator
         from rv_jupyter.background import run_sync
+        from rv_jupyter.magics.tables import CostTable
 
         args = parse_argstring(self.rv_cost, line)
         cluster = self._cluster(args.config)
-        return run_sync(Allocator(cluster).cost(self._request(args, cluster)))
+        return CostTable.of(run_sync(Allocator(cluster).cost(self._request(args, cluster))))
 
     @magic_arguments()
     @argument("id", nargs="?", help="job id (default: the current allocation)")
@@ -249,18 +282,27 @@ class RvMagics(Magics):
             try:
                 result = run_sync(job.await_(show))
             except KeyboardInterrupt:
-                job.cancel()  # the user stopped the cell: nothing of it may go on
-                raise
+                # The user stopped the cell: nothing of it may go on.
+                raise Cancelled(cancelled_text(job.cancel(), [])) from None
         else:
             alloc = self.allocation
             if args.new or asked or alloc is None or not self._alive(alloc):
                 alloc = None
-            result = run_sync(
-                run_cell(
-                    cluster, cell, local_root=Path.cwd(), on_output=show, bash=args.bash,
-                    out=out, allocation=alloc, request=request,
+            try:
+                result = run_sync(
+                    run_cell(
+                        cluster, cell, local_root=Path.cwd(), on_output=show, bash=args.bash,
+                        out=out, allocation=alloc, request=request,
+                    )
+                )  # fmt: skip
+            except KeyboardInterrupt:
+                # Closing the channel ended the step on the node (runner.STEP_GUARD).
+                kept = (
+                    f" (job {alloc.job_id} keeps running: `%rv_stop {alloc.job_id}`)"
+                    if alloc
+                    else " and the job rv got for it cancelled"
                 )
-            )  # fmt: skip
+                raise Cancelled(f"Interrupted: the cell was stopped{kept}.") from None
         self._bring_back(result.values)
         if result.problems:
             raise UsageError(
@@ -274,73 +316,6 @@ class RvMagics(Magics):
     def _bring_back(self, values: dict[str, Any]) -> None:
         if self.shell is not None:
             self.shell.user_ns.update(values)
-
-    @magic_arguments()
-    @argument("action", choices=["set", "list", "rm"], help="set NAME [VALUE] | list | rm NAME")
-    @argument("name", nargs="?", help="variable name")
-    @argument("value", nargs="?", help="value (omit with --secret: you will be asked)")
-    @argument("--secret", action="store_true", help="encrypt at rest and never display it")
-    @line_magic
-    @user_errors
-    def rv_env(self, line: str) -> Any:
-        """Environment variables for your jobs; secrets are masked and encrypted at rest.
-
-        `%rv_env set WANDB_PROJECT demo`, `%rv_env set HF_TOKEN --secret` (asks for the
-        value, so it never lands in the notebook), `%rv_env list`, `%rv_env rm HF_TOKEN`.
-        Jobs get them through a 0600 file they source and delete.
-        """
-        from rv_jupyter.envstore import EnvStore
-
-        args = parse_argstring(self.rv_env, line)
-        store = EnvStore()
-        if args.action == "list":
-            return store.to_frame()
-        if not args.name:
-            raise UsageError(f"%rv_env {args.action} needs a variable name.")
-        if args.action == "rm":
-            store.remove(args.name)
-            return store.to_frame()
-        if args.secret and args.value is not None:
-            raise UsageError(
-                "Do not type a secret on the line (it would stay in the notebook): "
-                f"`%rv_env set {args.name} --secret` asks for it."
-            )
-        value = args.value
-        if value is None:
-            if not args.secret:
-                raise UsageError(f"%rv_env set {args.name} VALUE (or --secret to be asked).")
-            import getpass
-
-            value = getpass.getpass(f"{args.name}: ")
-        store.set(args.name, value, secret=args.secret)
-        return store.to_frame()
-
-    @magic_arguments()
-    @argument("direction", choices=["push", "pull"], help="push the folder, or pull results")
-    @argument("paths", nargs="*", help="pull: files or folders in the workspace (default all)")
-    @argument("--into", default=None, help="pull: local folder (default ./rv-results)")
-    @argument("--force", action="store_true", help="pull: replace local files that differ")
-    @argument("--config", help=CONFIG_HELP)
-    @line_magic
-    @user_errors
-    def rv_sync(self, line: str) -> Any:
-        """Sync this folder with its workspace on scratch.
-
-        `%rv_sync push` sends it (honouring .gitignore/.rvignore; weights stay local);
-        `%rv_sync pull outputs/` brings files back into ./rv-results, never replacing a
-        local file that differs unless --force.
-        """
-        from pathlib import Path
-
-        from rv_jupyter.background import run_sync
-        from rv_jupyter.sync import pull, push
-
-        args = parse_argstring(self.rv_sync, line)
-        cluster = self._cluster(args.config)
-        if args.direction == "push":
-            return run_sync(push(cluster, Path.cwd()))
-        into = Path(args.into) if args.into else None
-        return run_sync(pull(cluster, Path.cwd(), args.paths, into=into, force=args.force))
 
     @magic_arguments()
     @argument("--user", required=True, help="your UVA computing id, e.g. abs6bd")
@@ -398,7 +373,9 @@ class RvMagics(Magics):
 
 def register(ipython: Any) -> None:
     """Register the magics with an IPython shell."""
+    from rv_jupyter.magics.files import FileMagics
     from rv_jupyter.magics.remote import RemoteMagics
 
     ipython.register_magics(RvMagics)
+    ipython.register_magics(FileMagics)
     ipython.register_magics(RemoteMagics)

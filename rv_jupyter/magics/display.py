@@ -29,6 +29,17 @@ class Progress:
         if self._handle is not None:
             self._handle.update(_Note(text))
 
+    def clear(self) -> None:
+        """Take the progress away (a request that failed says why in its error, and a
+        "probing the queue…" left above it would read as if it were still going)."""
+        if self._handle is not None:
+            self._handle.update({"text/plain": ""}, raw=True)
+
+    @property
+    def submitted(self) -> bool:
+        """Whether any job has shown up yet."""
+        return bool(self._rows)
+
 
 class _Note:
     """A line of progress, readable in HTML and in plain-text front ends alike."""
@@ -53,13 +64,42 @@ class _StrategyTable:
         head = "".join(f"<th>{h}</th>" for h in ("strategy", "job", "state", "reason", "starts"))
         body = "".join(
             "<tr>" + "".join(f"<td>{html.escape(str(c or ''))}</td>" for c in (
-                e.strategy.describe(), e.job_id, e.state, e.reason, e.row()["start"])) + "</tr>"
+                describe(e.strategy), e.job_id, e.state, e.reason, e.row()["start"])) + "</tr>"
             for e in self.events
         )  # fmt: skip
         return f"<table><tr>{head}</tr>{body}</table>"
 
     def __repr__(self) -> str:
         return "\n".join(f"{e.strategy.key}: {e.line()}" for e in self.events)
+
+
+def cancelled_text(ids: list[str] | None, left: list[str]) -> str:
+    """What the stop button did to a pending %rv_up, in one line.
+
+    `ids` are the jobs the allocator cancelled (None: it could not say in time),
+    `left` those Slurm still listed as queued or running right after.
+    """
+    if ids is None:
+        return "Cancelled; rv could not confirm in time that nothing is queued: see %rv_ps."
+    if not ids:
+        return "Cancelled before anything was submitted."
+    jobs = f"job{'s' * (len(ids) != 1)} {', '.join(ids)}"
+    if left:
+        return f"Cancelled: {jobs}; still queued: {', '.join(left)} (`%rv_stop {' '.join(left)}`)."
+    return f"Cancelled: {jobs} (nothing left queued)"
+
+
+def topology(nodes: int, per_node: int) -> str:
+    """`1 node x 2 GPUs` for a shape Slurm-speak writes 1x2."""
+    return f"{nodes} node{'s' * (nodes != 1)} x {per_node} GPU{'s' * (per_node != 1)}"
+
+
+def describe(strategy: Any) -> str:
+    """The strategy's one line, its shape in words rather than `1x2`."""
+    shape = strategy.shape
+    return str(strategy.describe()).replace(
+        f" {shape.topology} ", f" {topology(shape.nodes, shape.per_node)} ", 1
+    )
 
 
 def strategies_frame(strategies: list[Any], skipped: dict[str, str]) -> pd.DataFrame:
@@ -70,8 +110,8 @@ def strategies_frame(strategies: list[Any], skipped: dict[str, str]) -> pd.DataF
             {
                 "strategy": s.key,
                 "partition": s.shape.gpu.partition,
-                "topology": s.shape.topology,
-                "how": s.describe(),
+                "topology": topology(s.shape.nodes, s.shape.per_node),
+                "how": describe(s),
                 "starts": "now" if s.immediate else s.wait_s,
                 "su_per_hour": round(s.su_per_hour, 2),
             }
@@ -80,30 +120,6 @@ def strategies_frame(strategies: list[Any], skipped: dict[str, str]) -> pd.DataF
     )
     frame.attrs["skipped"] = skipped
     return frame
-
-
-def jobs_frame(jobs: list[Any]) -> pd.DataFrame:
-    import pandas as pd
-
-    return pd.DataFrame(
-        [
-            {
-                "id": j.job_id,
-                "name": j.name,
-                "gpus": j.gpus,
-                "gpu_type": j.gpu_type,
-                "node": j.node_list,
-                "state": j.state.value,
-                "elapsed_s": j.time_used_s,
-                "left_s": (j.time_limit_s - (j.time_used_s or 0)) if j.time_limit_s else None,
-                "start": j.start_time,
-                "reason": j.reason,
-            }
-            for j in jobs
-        ],
-        columns=["id", "name", "gpus", "gpu_type", "node", "state", "elapsed_s", "left_s",
-                 "start", "reason"],
-    )  # fmt: skip
 
 
 def server_base_url() -> str:

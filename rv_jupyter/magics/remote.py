@@ -6,9 +6,15 @@ from typing import Any
 
 from IPython.core.error import UsageError
 from IPython.core.magic import Magics, line_magic, magics_class
-from IPython.core.magic_arguments import argument, magic_arguments, parse_argstring
+from IPython.core.magic_arguments import argument
 
-from rv_jupyter.magics.common import CONFIG_HELP, LogText, user_errors
+from rv_jupyter.magics.common import (
+    CONFIG_HELP,
+    LogText,
+    magic_arguments,
+    parse_argstring,
+    user_errors,
+)
 
 
 def connect(config: str | None) -> Any:
@@ -41,8 +47,8 @@ class RemoteMagics(Magics):
     def rv_forward(self, line: str) -> Any:
         """A web port of your running job, as a link through this Jupyter server.
 
-        `%rv_forward 1234 6006` links to TensorBoard (started with --bind_all) at
-        /rv/proxy/1234/6006/; `%rv_forward 1234 --auto` finds what the job listens on;
+        `%rv_forward 1234 6006` links to TensorBoard (as it starts: no --bind_all
+        needed) at /rv/proxy/1234/6006/; `%rv_forward 1234 --auto` finds what the job listens on;
         `fwd = %rv_forward 1234 8888 --local` opens 127.0.0.1:<port> -> node:8888 for tools
         that want a port, open while `fwd` is held (fwd.close() ends it).
         """

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import queue
+import re
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -65,17 +66,24 @@ def test_allocation_and_a_cell_in_a_kernel(a_kernel) -> None:  # type: ignore[no
     assert run(kc, "print(host)")[1][-1].strip() == "udc-mig-1"
 
 
-def test_interrupting_the_cell_cancels_everything_submitted(a_kernel, a_cluster: Cluster) -> None:  # type: ignore[no-untyped-def]
+def test_interrupting_the_cell_cancels_everything_submitted_and_says_so_in_one_line(  # type: ignore[no-untyped-def]
+    a_kernel, a_cluster: Cluster
+) -> None:
     km, kc = a_kernel
     block(a_cluster, "gpu-a6000", "a6000", 8, nodes=2)
     run(kc, "%load_ext rv")
     msg_id = kc.execute("%rv_up --gpu 8 --type a6000 --time 10m --name interrupted")
-    deadline = time.monotonic() + 60
-    while not as_admin("squeue", "-h", "-n", "interrupted", "-o", "%i").strip():
-        assert time.monotonic() < deadline, "the allocation never submitted"
-        time.sleep(0.2)
+    errors, shown = [], []
+    # Pending: the progress table lists the queued jobs (the submission is over).
+    while not any("pending" in text for text in shown):
+        try:
+            msg = kc.get_iopub_msg(timeout=60)
+        except queue.Empty:
+            pytest.fail("the allocation never showed its jobs pending")
+        if msg["parent_header"].get("msg_id") == msg_id and "data" in msg["content"]:
+            shown.append(msg["content"]["data"].get("text/plain", ""))
+    queued = as_admin("squeue", "-h", "-n", "interrupted", "-o", "%i").split()
     km.interrupt_kernel()
-    errors = []
     while True:
         try:
             msg = kc.get_iopub_msg(timeout=30)
@@ -84,9 +92,22 @@ def test_interrupting_the_cell_cancels_everything_submitted(a_kernel, a_cluster:
         if msg["parent_header"].get("msg_id") != msg_id:
             continue
         if msg["msg_type"] == "error":
-            errors.append(msg["content"]["ename"])
+            errors.append(msg["content"])
+        if msg["msg_type"] in ("display_data", "update_display_data"):
+            shown.append(msg["content"]["data"].get("text/plain", ""))
         if msg["msg_type"] == "status" and msg["content"]["execution_state"] == "idle":
             break
-    assert errors == ["KeyboardInterrupt"]
+    assert len(errors) == 1, errors
+    lines = errors[0]["traceback"]
+    assert len(lines) == 1, "one line, no traceback through rv's internals"
+    said = re.fullmatch(r"Cancelled: jobs? (\d+(?:, \d+)*) \(nothing left queued\)", lines[0])
+    assert said, lines
+    ids = said.group(1).split(", ")
+    assert set(queued) <= set(ids), "every job seen queued is named"
+    # Slurm keeps ended jobs listed for a while (MinJobAge): each named one was ours.
+    names = as_admin("squeue", "-h", "-t", "all", "-j", ",".join(ids), "-o", "%j").split()
+    assert names == ["interrupted"] * len(ids)
     assert as_admin("squeue", "-h", "-n", "interrupted", "-o", "%i").strip() == ""
+    table = shown[-1].splitlines()
+    assert len(table) == len(ids) and all(line.endswith(" cancelled") for line in table), shown
     assert run(kc, "print('still alive')")[1] == ["still alive\n"]

@@ -121,3 +121,94 @@ def test_logs_follow_streams_until_the_job_ends(  # type: ignore[no-untyped-def]
         "line 3",
     ]
     assert time.monotonic() - t0 < 60
+
+
+MAGICS_WITH_ARGUMENTS = [
+    ("line", "rv_status"), ("line", "rv_up"), ("line", "rv_ps"), ("line", "rv_stop"),
+    ("line", "rv_cost"), ("line", "rv_logs"), ("line", "rv_env"), ("line", "rv_sync"),
+    ("line", "rv_init"), ("line", "rv_forward"), ("line", "rv_kernelspec"), ("cell", "rv_run"),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("kind", "magic"), MAGICS_WITH_ARGUMENTS)
+def test_an_unbalanced_quote_is_one_line_in_every_magic(a_shell, kind: str, magic: str) -> None:  # type: ignore[no-untyped-def]
+    line = "--name 'unclosed"
+    with pytest.raises(UsageError) as err:
+        if kind == "cell":
+            a_shell.run_cell_magic(magic, line, "print(1)")
+        else:
+            a_shell.run_line_magic(magic, line)
+    assert str(err.value).startswith("Cannot read the line: no closing quotation.")
+    assert "\n" not in str(err.value)
+
+
+@pytest.mark.parametrize(
+    ("magic", "line"),
+    [("rv_up", "--time {}"), ("rv_up", "--type {}"), ("rv_up", "--gpu {}"), ("rv_logs", "{}"),
+     ("rv_stop", "{}"), ("rv_forward", "{} 80"), ("rv_sync", "pull ../{}"),
+     ("rv_up", "--name '{} {}'")],
+)  # fmt: skip
+def test_an_error_echoes_at_most_a_line_of_a_long_input(rv, magic: str, line: str) -> None:  # type: ignore[no-untyped-def]
+    with pytest.raises(UsageError) as err:
+        rv(magic, line.replace("{}", "x" * 10_000))
+    shown = str(err.value)
+    assert len(shown) < 400, shown[:500]
+    assert "x" * 100 not in shown and "..." in shown
+
+
+def test_env_values_are_quoted_as_in_a_shell(  # type: ignore[no-untyped-def]
+    a_shell, a_config_path: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    config = tmp_path / "config.toml"  # env.json goes beside it, not beside the shared one
+    config.write_text(a_config_path.read_text())
+    monkeypatch.setenv("RV_CONFIG", str(config))
+    listing = a_shell.run_line_magic("rv_env", "set GREETING 'a b'")
+    assert listing.set_index("name").loc["GREETING", "value"] == "a b"
+    a_shell.run_line_magic("rv_env", 'set QUOTED "it\'s \\"here\\""')
+    from rv_jupyter.envstore import EnvStore
+
+    assert "GREETING='a b'" in EnvStore().env_file()
+    assert EnvStore().to_frame().set_index("name").loc["QUOTED", "value"] == 'it\'s "here"'
+
+
+def test_help_texts_read_as_help(a_shell) -> None:  # type: ignore[no-untyped-def]
+    up = a_shell.object_inspect_text("%rv_up")
+    lines = [ln.strip() for ln in up.splitlines()]
+    assert "::" not in lines, "IPython's RST marker leaks into %rv_up?"
+    assert any(ln.startswith("Usage: %rv_up [--gpu GPU]") for ln in lines)
+    forward = a_shell.object_inspect_text("%rv_forward")
+    assert "started with --bind_all" not in forward and "no --bind_all" in forward
+
+
+def test_ps_is_readable_and_raw_and_cost_marks_what_up_picks(rv) -> None:  # type: ignore[no-untyped-def]
+    alloc = rv("rv_up", "--mig --time 10m --name ps-view")
+    jobs = rv("rv_ps")
+    row = jobs[jobs["id"] == alloc.job_id].iloc[0]
+    assert pd.api.types.is_number(row["elapsed_s"]) and row["left_s"] > 60  # raw seconds
+    html = jobs._repr_html_()
+    assert "None" not in html and f">{alloc.job_id}<" in html.replace(" ", "")
+    assert "elapsed_s" not in html and ">left<" in html
+    assert "None" not in repr(jobs)
+    cost = rv("rv_cost", "--gpu 2 --time 1h")
+    frame = cost.to_frame()
+    assert frame["%rv_up"].tolist()[0] == "★" and frame["%rv_up"].tolist().count("★") == 1
+    assert all(" x " in g and "GPU" in g for g in frame["GPUs"])
+    assert "★" in str(cost) and "x" not in "".join(frame["GPUs"]).replace(" x ", "")
+
+
+def test_a_failed_request_leaves_no_probing_line_above_its_error(rv, a_shell) -> None:  # type: ignore[no-untyped-def]
+    shown: list[tuple[str, bool]] = []
+    publish = a_shell.display_pub.publish
+
+    def record(data, metadata=None, *args, **kwargs):  # type: ignore[no-untyped-def]
+        shown.append((data.get("text/plain", ""), bool(kwargs.get("update"))))
+        return publish(data, metadata, *args, **kwargs)
+
+    a_shell.display_pub.publish = record
+    try:
+        with pytest.raises(UsageError, match="you asked 5000 GB"):
+            rv("rv_up", "--gpu 1 --type a6000 --mem 5000G --time 10m")
+    finally:
+        a_shell.display_pub.publish = publish
+    assert shown and "probing the queue" in shown[0][0]
+    assert shown[-1] == ("", True), "the progress line was not taken away"

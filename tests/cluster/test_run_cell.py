@@ -3,13 +3,18 @@
 from __future__ import annotations
 
 import os
+import re
+import signal
 import subprocess
+import threading
+import time
 from pathlib import Path
 
 import pytest
 from IPython.core.error import UsageError
 
 from rv_jupyter.runner import RunResult
+from tests.cluster.conftest import as_admin
 
 pytestmark = pytest.mark.usefixtures("no_jobs_left")
 
@@ -139,3 +144,131 @@ def test_push_exec_and_pull_back_without_losing_local_edits(  # type: ignore[no-
         a_shell.run_line_magic("rv_sync", "pull ../../etc")
     failed = a_shell.run_line_magic("rv_exec", "exit 3")
     assert "[exit status 3]" in failed
+
+
+def test_a_failing_cell_shows_the_users_traceback_only(  # type: ignore[no-untyped-def]
+    a_shell, a_project: Path, a_config_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    cell = (
+        "import helper\n\ndef check(x):\n    raise ValueError(f'bad {x}')\n\n"
+        "check(helper.answer())\n"
+    )
+    result = a_shell.run_cell_magic("rv_run", f"--mig --config {a_config_path}", cell)
+    err = capsys.readouterr().err
+    assert result.exit_code == 1
+    assert "ValueError: bad 42" in err
+    assert 'File "<cell>", line 6, in <module>' in err and "check(helper.answer())" in err
+    assert 'File "<cell>", line 4, in check' in err
+    assert "run.py" not in err and "exec(compile" not in err, err
+    assert "srun: error" not in err and "exit code" not in err, err
+    assert str(result).startswith(f"Cell failed in job {result.job_id} (exit 1)")
+
+
+def test_a_cell_in_the_allocation_says_the_job_keeps_running(  # type: ignore[no-untyped-def]
+    a_shell, a_project: Path, a_config_path: Path
+) -> None:
+    alloc = a_shell.run_line_magic("rv_up", f"--mig --time 10m --new --config {a_config_path}")
+    result = a_shell.run_cell_magic("rv_run", f"--config {a_config_path}", "x = 1")
+    assert str(result).splitlines()[0].startswith(f"Cell finished in job {alloc.job_id} in ")
+    assert f"(the job keeps running: `%rv_stop {alloc.job_id}`)" in str(result)
+
+
+def test_a_no_wait_handle_says_how_many_jobs_and_how_to_read_it_again(  # type: ignore[no-untyped-def]
+    a_shell, a_project: Path, a_config_path: Path
+) -> None:
+    job = a_shell.run_cell_magic(
+        "rv_run", f"--mig --time 10m --no-wait --config {a_config_path}", "x = 1"
+    )
+    try:
+        text = str(job)
+        n = len(job.job_ids)
+        assert f"{n} job{'s' if n != 1 else ''} submitted" in text and "strategies" not in text
+        assert ".status() reads it again" in text
+    finally:
+        job.cancel()
+
+
+def test_pull_refuses_more_than_it_can_hold_naming_the_size(  # type: ignore[no-untyped-def]
+    a_shell, a_project: Path, a_config_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("RV_CONFIG", str(a_config_path))
+    ws = a_shell.run_line_magic("rv_sync", "push").remote
+    # Sparse: 300 MB as far as du and tar are concerned, no disk used.
+    a_shell.run_line_magic(
+        "rv_exec", f"mkdir -p {ws}/big && truncate -s 300M {ws}/big/weights.bin && echo ok"
+    )
+    with pytest.raises(UsageError) as err:
+        a_shell.run_line_magic("rv_sync", "pull big")
+    assert "holds 300 MB" in str(err.value) and "at most 200 MB" in str(err.value)
+    assert "%rv_sync pull outputs/run1" in str(err.value)
+    assert not (a_project / "rv-results" / "big").exists()
+    a_shell.run_line_magic("rv_exec", f"rm -rf {ws}/big")
+
+
+def sshd_serving(client_port: int) -> list[int]:
+    """The sshd processes at the server end of one client connection (by its port)."""
+    out = subprocess.run(
+        ["ss", "-Htnp", "state", "established", f"( sport = :22022 and dport = :{client_port} )"],
+        capture_output=True, text=True, check=True,
+    ).stdout  # fmt: skip
+    return sorted({int(p) for p in re.findall(r"pid=(\d+)", out)})
+
+
+def test_a_dropped_connection_stops_the_cell_on_the_node(  # type: ignore[no-untyped-def]
+    a_shell, a_project: Path, a_config_path: Path
+) -> None:
+    import rv_jupyter
+    from rv_jupyter.background import run_sync
+
+    alloc = a_shell.run_line_magic("rv_up", f"--mig --time 10m --new --config {a_config_path}")
+    marker = Path(f"/scratch/rvtest/rv-test-drop-{os.getpid()}-{time.time_ns()}")
+    # Silent on purpose: nothing it writes could tell the step that nobody listens.
+    cell = (
+        "import time\n"
+        "while True:\n"
+        f"    open({str(marker)!r}, 'a').write('tick\\n')\n"
+        "    time.sleep(0.5)\n"
+    )
+    connection = rv_jupyter.connect(str(a_config_path)).connection
+    dropped: list[int] = []
+
+    def drop_when_running() -> None:
+        deadline = time.monotonic() + 60
+        while not marker.exists() or marker.read_text().count("tick") < 3:
+            if time.monotonic() > deadline:
+                return
+            time.sleep(0.2)
+        ssh = run_sync(connection.alogin())
+        # This test's connection only (the sshd at its other end), as a network drop
+        # would: other sessions of the test user on this machine go on.
+        for pid in sshd_serving(ssh.get_extra_info("sockname")[1]):
+            os.kill(pid, signal.SIGKILL)
+            dropped.append(pid)
+
+    killer = threading.Thread(target=drop_when_running)
+    killer.start()
+    try:
+        try:
+            ended = a_shell.run_cell_magic("rv_run", f"--config {a_config_path}", cell)
+        except UsageError as exc:
+            ended = exc
+        killer.join(10)
+        assert dropped, f"the connection was never dropped (the cell ended: {ended})"
+        assert isinstance(ended, UsageError), ended
+        message = str(ended)
+        assert message.splitlines()[0] == (
+            f"The connection dropped while the cell ran in job {alloc.job_id}; the cell was "
+            "stopped on the node."
+        )
+        assert len(message.splitlines()) == 2 and "Traceback" not in message
+        time.sleep(3)  # Slurm ends the step (SIGTERM, then SIGKILL after KillWait)
+        ticks = marker.read_text().count("tick")
+        time.sleep(3)
+        assert marker.read_text().count("tick") == ticks, "the cell runs on, nobody listening"
+        left = as_admin("squeue", "-h", "-s", "-j", alloc.job_id, "-o", "%i").split()
+        assert left in ([f"{alloc.job_id}.batch"], []), f"steps left: {left}"
+        state = as_admin("squeue", "-h", "-j", alloc.job_id, "-o", "%T").strip()
+        assert state == "RUNNING", "the allocation itself outlives the drop"
+    finally:
+        killer.join(10)
+        marker.unlink(missing_ok=True)

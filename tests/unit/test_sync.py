@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 import io
+import os
 import tarfile
 from pathlib import Path
 
 import pytest
 
-from rv_jupyter.errors import RequestError
-from rv_jupyter.sync import _extract
-from rv_jupyter.workspace import files_to_send
+from rv_jupyter.errors import RequestError, RvError
+from rv_jupyter.sync import TAR_EXIT, _extract, _tar_status
+from rv_jupyter.workspace import files_to_send, tar_bytes
 
 
 def a_tar(members: dict[str, bytes], links: dict[str, str] | None = None) -> bytes:
@@ -68,3 +69,41 @@ def test_push_honours_rvignore_gitignore_and_default_excludes(tmp_path: Path) ->
     (tmp_path / ".gitignore").write_text("*.log\n")
     sent = {str(p) for p in files_to_send(tmp_path)}
     assert sent == {"a.py", "sub/b.py", ".rvignore", ".gitignore"}
+
+
+@pytest.mark.parametrize("data", [b"not a tar at all", a_tar({"./a.txt": os.urandom(5000)})[:3000]])
+def test_a_damaged_stream_is_one_rv_error(tmp_path: Path, data: bytes) -> None:
+    with pytest.raises(RvError, match="arrived damaged"):
+        _extract(data, tmp_path / "dest", force=True, remote="ws")
+
+
+def test_a_destination_that_cannot_be_written_is_a_request_error(tmp_path: Path) -> None:
+    (tmp_path / "dest").write_text("a file where the folder should be")
+    with pytest.raises(RequestError, match="Cannot write the pulled files"):
+        _extract(a_tar({"./out/a.txt": b"x"}), tmp_path / "dest", force=True, remote="ws")
+
+
+@pytest.mark.parametrize(
+    ("stderr", "rest", "code"),
+    [
+        (f"{TAR_EXIT} 0\n", "", 0),
+        (f"tar: nope: Cannot stat\n{TAR_EXIT} 2\n", "tar: nope: Cannot stat", 2),
+        ("cd: /x: No such file or directory\n", "cd: /x: No such file or directory", None),
+    ],
+)
+def test_tars_own_status_is_read_from_its_line(stderr: str, rest: str, code: int | None) -> None:
+    assert _tar_status(stderr) == (rest, code)
+
+
+def test_an_unreadable_file_to_push_is_a_request_error(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (tmp_path / "secret.py").write_text("x")
+
+    def unreadable(*args: object, **kwargs: object) -> None:
+        raise PermissionError(13, "Permission denied")
+
+    # As root (the test harness) every file is readable: make this one not.
+    monkeypatch.setattr(tarfile.TarFile, "add", unreadable)
+    with pytest.raises(RequestError, match=r"Cannot read secret\.py to sync it: Permission"):
+        tar_bytes(tmp_path)
