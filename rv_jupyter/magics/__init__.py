@@ -107,8 +107,15 @@ class RvMagics(Magics):
         req = self._request(args, cluster, args.name)
         allocator = Allocator(cluster)
         if args.dry_run:
+            from rv_jupyter.magics.tables import PlanFrame  # pandas: only when used
+
             dry = run_sync(allocator.dry_run(req))
-            return strategies_frame(dry.plan.strategies, dry.plan.skipped)
+            user = cluster.config.connection.user
+            account = req.account or cluster.config.defaults.account
+            notes = dry.plan.windows(user=user, account=account)
+            outlook = dry.plan.outlook(user=user, account=account)
+            frame = strategies_frame(dry.plan.strategies, dry.plan.skipped)
+            return PlanFrame.of(frame, [*notes, *([outlook] if outlook else [])])
         if self.allocation is not None and not args.new and self._alive(self.allocation):
             return self.allocation
         progress = Progress()

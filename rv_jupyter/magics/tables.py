@@ -170,3 +170,37 @@ class CostTable(CostEstimate):
         if self._balance_line():
             lines.append(self._balance_line())
         return "\n".join(lines)
+
+
+class PlanFrame(pd.DataFrame):
+    """A dry run's strategies (a DataFrame), shown with what the plan found out: the
+    types left out and why, each window and what ends it, and when nothing starts now,
+    when something could."""
+
+    @property
+    def _constructor(self) -> type[pd.DataFrame]:
+        return pd.DataFrame
+
+    @classmethod
+    def of(cls, frame: pd.DataFrame, notes: list[str]) -> PlanFrame:
+        """`frame` with `notes` (also kept in `.attrs["notes"]`)."""
+        out = cls(frame)
+        out.attrs.update(frame.attrs)
+        out.attrs["notes"] = notes
+        return out
+
+    def _notes(self) -> list[str]:
+        notes = list(self.attrs.get("notes", []))
+        skipped = self.attrs.get("skipped", {})
+        if skipped:
+            notes.append("Left out: " + "; ".join(f"{k}: {v}" for k, v in skipped.items()))
+        return notes
+
+    def _repr_html_(self) -> str:
+        table = pd.DataFrame(self).to_html(index=False)
+        notes = "".join(f"<li>{html.escape(n)}</li>" for n in self._notes())
+        return table + (f"<ul>{notes}</ul>" if notes else "")
+
+    def __repr__(self) -> str:
+        text = pd.DataFrame(self).to_string(index=False)
+        return "\n".join([text, *self._notes()])

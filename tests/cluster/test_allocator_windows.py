@@ -84,3 +84,18 @@ def test_no_window_before_the_reservation_says_when_it_could_start(
         run_sync(Allocator(a_cluster, poll_s=1).allocate(req, timeout_s=5))
     assert "Nothing can start now; the earliest is" in err.value.message
     assert f'after maintenance "{name}"' in err.value.message
+
+
+def test_the_dry_run_says_what_the_window_is_and_why(
+    a_shell, a_config_path, a_reservation: Callable[[int, str], str]
+) -> None:  # type: ignore[no-untyped-def]
+    name = a_reservation(40, "udc-v100-1")
+    plan = a_shell.run_line_magic(
+        "rv_up", f"--type v100 --time 8h --dry-run --config {a_config_path}"
+    )
+    (note, *_) = plan.attrs["notes"]
+    assert note.startswith(f'gpu-v100 1x1: maintenance "{name}" at ')
+    assert (
+        "now, or 8:00 from" in note and note in repr(plan) and "maintenance" in plan._repr_html_()
+    )
+    assert plan["strategy"].iloc[0].startswith("v100/1x1/time_min/")
