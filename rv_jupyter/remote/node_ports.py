@@ -25,7 +25,7 @@ if TYPE_CHECKING:
     from rv_jupyter.remote.connection import Connection
 
 
-class _End(asyncio.Protocol):
+class End(asyncio.Protocol):
     """One end of a forwarded connection: the local socket, or the SSH channel (asyncssh
     calls the same methods on a session). Bytes go straight to the other end's transport,
     with no task per chunk, and each end's flow control pauses the other's reading, so a
@@ -35,7 +35,7 @@ class _End(asyncio.Protocol):
 
     def __init__(self, on_made: Any = None, on_lost: Any = None) -> None:
         self.transport: Any = None
-        self.peer: _End | None = None
+        self.peer: End | None = None
         self._on_made, self._on_lost = on_made, on_lost
         self._pending: list[bytes] | None = None  # for this end's transport, this turn
 
@@ -105,7 +105,7 @@ class NodePortListener:
         self.last_error: RvError | None = None  # why the last one was refused
         self._server: asyncio.Server | None = None
         self._held = False
-        self._locals: set[_End] = set()  # connections made (the local ends)
+        self._locals: set[End] = set()  # connections made (the local ends)
         self._tasks: set[asyncio.Task[None]] = set()
 
     async def aunix(self, path: str) -> NodePortListener:
@@ -137,22 +137,45 @@ class NodePortListener:
         if self._server is not None:
             await self._server.wait_closed()
 
-    def _local_end(self) -> _End:
-        return _End(on_made=self._accepted, on_lost=self._locals.discard)
+    def _local_end(self) -> End:
+        return End(on_made=self._accepted, on_lost=self._locals.discard)
 
-    def _accepted(self, local: _End) -> None:
+    def _accepted(self, local: End) -> None:
         local.transport.pause_reading()  # until the far end is there to take the bytes
         self._locals.add(local)
         task = asyncio.ensure_future(self._attach(local))
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
-    async def _attach(self, local: _End) -> None:
+    async def aconnect(self, to: Any) -> End:
+        """One connection to the job's port without a local socket: what the job sends
+        is written to `to` (an asyncio transport's write, write_eof, close, is_closing,
+        pause_reading, resume_reading, called on this loop); the channel's end is
+        returned, whose transport takes bytes the other way. RvError if refused."""
+        remote = await self._checked_open()
+        local = End(on_lost=self._locals.discard)
+        local.transport, local.peer, remote.peer = to, remote, local
+        self._locals.add(local)  # close() ends it with the listener's other connections
+        return remote
+
+    def swap(self, old: End, new: End) -> None:
+        """`new` replaces `old` as the local end of one of this listener's connections."""
+        self._locals.discard(old)
+        self._locals.add(new)
+        new._on_lost = self._locals.discard
+
+    async def _checked_open(self) -> End:
         try:
-            remote = await self._open()
+            return await self._open()
         except RvError as err:
             self.refused += 1
             self.last_error = err
+            raise
+
+    async def _attach(self, local: End) -> None:
+        try:
+            remote = await self._checked_open()
+        except RvError:
             local.transport.close()  # the client sees the connection refused, as there
             return
         local.peer, remote.peer = remote, local
@@ -161,18 +184,18 @@ class NodePortListener:
         else:
             local.transport.resume_reading()
 
-    async def _open(self) -> _End:
+    async def _open(self) -> End:
         if self._locate is None:
             raise PortClosed(f"No check of what listens on {self.node}:{self.port} was given.")
         target = await self._locate()
         if not target.via_node:
-            _, end = await self.connection.create_tcp(_End, target.host, self.port)
+            _, end = await self.connection.create_tcp(End, target.host, self.port)
             return end
         if not self._held:
             self._held = True
             self.connection.nodes.hold(self.node)
         try:
-            _, end = await self.connection.nodes.create(_End, self.node, self.port)
+            _, end = await self.connection.nodes.create(End, self.node, self.port)
         except NodeLinkError as exc:
             raise PortClosed(
                 f"Port {self.port} listens on {self.node}'s loopback only, and {self.node} "

@@ -2,7 +2,11 @@
 
 The target is never a host name from the request: the job id is checked against your own
 running jobs (forwards.Forwards.anode) and the port reached where the job's own process
-listens on it (port_choice.py), through a Unix-socket forward of the one SSH connection.
+listens on it (port_choice.py), decided for each connection by the job's forward
+(remote/node_ports.py) over the one SSH connection. HTTP goes over an SSH channel handed
+to this loop in memory (channel_link.py, upstream_http.py), and a download's body
+straight from the channel to the browser's socket; WebSockets go through the forward's
+Unix socket (tornado's WebSocket client needs a socket).
 Requests must carry Jupyter's authentication; the local server's own credentials (token,
 login cookie, XSRF cookie) are not passed on to the proxied app.
 
@@ -19,21 +23,33 @@ its own checks on top.
 
 from __future__ import annotations
 
+import asyncio
 from http.cookies import SimpleCookie
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit
 
 from jupyter_server.base.handlers import JupyterHandler
-from tornado import httpclient, web, websocket
-from tornado.iostream import IOStream
+from tornado import httpclient, httputil, web, websocket
+from tornado.iostream import IOStream, StreamClosedError
 from tornado.simple_httpclient import HTTPTimeoutError
 
 from rv_jupyter import background
 from rv_jupyter.errors import RvError
 from rv_jupyter.forwards import Forward
 from rv_jupyter.server.api import cluster_of, error_status
-from rv_jupyter.server.proxy_client import ANSWER_TIMEOUT_S, CONNECT_TIMEOUT_S, http
+from rv_jupyter.server.channel_link import ChannelLink
+from rv_jupyter.server.proxy_client import ANSWER_TIMEOUT_S, BODY_CHUNK, CONNECT_TIMEOUT_S, resolver
+from rv_jupyter.server.upstream_http import (
+    AnswerTimeout,
+    body,
+    exchange,
+    has_body,
+    request_head,
+)
 
+# Answers this long go straight to the browser's socket (ChannelLink.asplice): below it,
+# the hand-over costs more than it saves.
+SPLICE_MIN = 1 << 20
 # Not forwarded in either direction: they describe one hop, not the message.
 HOP_BY_HOP = frozenset(
     h.lower()
@@ -95,9 +111,8 @@ class ProxyHandler(websocket.WebSocketHandler, JupyterHandler):
                 raise _failed(error_status(err), err) from err
             _open_forwards[(job_id, port)] = fwd
         self.forward = fwd
-        resolver, _ = http()
         host = f"rv-{fwd.job_id.replace('_', '-')}-{fwd.port}.invalid"
-        resolver.paths[host] = fwd.path or ""
+        resolver().paths[host] = fwd.path or ""
         return host
 
     def _refusals(self) -> int:
@@ -118,6 +133,10 @@ class ProxyHandler(websocket.WebSocketHandler, JupyterHandler):
         return _failed(502, f"Nothing answers on port {port} of job {job_id}: {error}.")
 
     def _upstream_url(self, scheme: str, host: str, path: str) -> str:
+        return f"{scheme}://{host}{self._upstream_target(path)}"
+
+    def _upstream_target(self, path: str) -> str:
+        """The path and query the app is asked for (without our token)."""
         if self.absolute:
             path = self.request.path.lstrip("/")
         query = self.request.query
@@ -125,7 +144,7 @@ class ProxyHandler(websocket.WebSocketHandler, JupyterHandler):
             token = self.token
             pairs = [(k, v) for k, v in parse_qsl(query, keep_blank_values=True)]
             query = urlencode([(k, v) for k, v in pairs if not (k == "token" and v == token)])
-        return f"{scheme}://{host}/{path}" + (f"?{query}" if query else "")
+        return f"/{path}" + (f"?{query}" if query else "")
 
     def _upstream_headers(self) -> dict[str, str]:
         ours = {self.cookie_name, "_xsrf"}
@@ -194,74 +213,113 @@ class ProxyHandler(websocket.WebSocketHandler, JupyterHandler):
         await self._http(job_id, port, path)
 
     async def _http(self, job_id: str, port: str, path: str | None) -> None:
-        path = path or ""
-        host = await self._target(job_id, port)
-        _, client = http()
+        await self._target(job_id, port)
         method = self.request.method or "GET"
         body = self.request.body if method in ("POST", "PUT", "PATCH", "DELETE") else None
         if method in ("POST", "PUT", "PATCH") and body is None:
             body = b""
-        request = httpclient.HTTPRequest(
-            self._upstream_url("http", host, path),
-            method=method,
-            headers=self._upstream_headers(),
-            body=body,
-            allow_nonstandard_methods=True,
-            follow_redirects=False,
-            decompress_response=False,
-            connect_timeout=CONNECT_TIMEOUT_S,
-            request_timeout=ANSWER_TIMEOUT_S,  # until the answer starts (see _Connection)
-            header_callback=self._on_header,
-            streaming_callback=self._on_chunk,
-        )
-        self._status_seen = False
-        refused = self._refusals()
         try:
-            await client.fetch(request, raise_error=False)  # the app's own errors pass on
-        except (OSError, httpclient.HTTPClientError) as exc:  # no answer, or one cut short
-            if not self._status_seen:
-                raise self._no_answer(job_id, port, exc, refused) from exc
-            # The app's answer broke off: so does ours, so the browser sees it incomplete.
-            stream: IOStream | None = getattr(self.request.connection, "stream", None)
-            if stream is not None:
-                stream.close()
-        self.finish()
+            head = request_head(
+                method, self._upstream_target(path or ""),
+                list(self._upstream_headers().items()), body,
+            )  # fmt: skip
+        except ValueError as exc:
+            raise _failed(400, f"This request cannot be passed on to the app: {exc}.") from exc
+        link = await self._connect(job_id, port)
+        try:
+            try:
+                start, headers = await exchange(
+                    link, head + body if body else head, ANSWER_TIMEOUT_S
+                )
+            except AnswerTimeout as exc:
+                raise _failed(
+                    504, f"Port {port} of job {job_id} took too long to start answering "
+                    f"(more than {ANSWER_TIMEOUT_S:g} s).",
+                ) from exc  # fmt: skip
+            except OSError as exc:
+                raise _failed(
+                    502, f"Nothing answers on port {port} of job {job_id}: {exc}."
+                ) from exc
+            self._answer_head(start, headers)
+            if has_body(method, start.code):
+                await self._pass_body(link, headers)
+        finally:
+            link.close()
+        if not self._finished:  # a download handed to the browser's socket is finished
+            self.finish()
 
-    def _on_header(self, line: str) -> None:
-        line = line.rstrip("\r\n")
-        if line.startswith("HTTP/"):
-            parts = line.split(" ", 2)
-            self._status_seen = True
-            self.clear()
-            self._headers.clear()  # ours (Content-Type, Server) are not the app's
-            self.set_status(int(parts[1]), parts[2] if len(parts) > 2 else None)
-        elif line and ":" in line:
-            name, value = line.split(":", 1)
-            low = name.strip().lower()
+    async def _connect(self, job_id: str, port: str) -> ChannelLink:
+        """A connection to the job's own listener on `port` (decided now), or the
+        HTTP error saying why there is none."""
+        listener = self.forward._listener if self.forward is not None else None
+        if listener is None:  # closed since _target() found it
+            raise _failed(502, f"The forward to port {port} of job {job_id} was closed.")
+        try:
+            return await asyncio.wait_for(ChannelLink.aopen(listener), CONNECT_TIMEOUT_S)
+        except asyncio.TimeoutError as exc:
+            raise _failed(
+                504, f"Port {port} of job {job_id} took too long to connect "
+                f"(more than {CONNECT_TIMEOUT_S:g} s).",
+            ) from exc  # fmt: skip
+        except RvError as err:
+            raise _failed(error_status(err), err) from err
+
+    def _answer_head(
+        self, start: httputil.ResponseStartLine, headers: httputil.HTTPHeaders
+    ) -> None:
+        self.clear()
+        self._headers.clear()  # ours (Content-Type, Server) are not the app's
+        self.set_status(start.code, start.reason or None)
+        code = start.code
+        chunked = "chunked" in headers.get("Transfer-Encoding", "").lower()
+        for name, value in headers.get_all():
+            low = name.lower()
             if low not in HOP_BY_HOP:
-                self.add_header(name.strip(), value.strip())
-            elif (
-                low == "content-length"
-                and self.get_status() >= 200
-                and self.get_status() not in (204, 304)
-            ):
+                self.add_header(name, value)
+            elif low == "content-length" and code >= 200 and code not in (204, 304) and not chunked:
                 # Kept: the browser shows a download's progress, and the body goes on
                 # unframed (no chunked encoding to add).
-                self.set_header("Content-Length", value.strip())
+                self.set_header("Content-Length", value)
 
-    def _on_chunk(self, chunk: bytes) -> Any:
-        # Returning the flush makes tornado's client read no more from the app until the
-        # browser has taken this chunk: a slow browser (or a paused download) holds the
-        # app back, instead of the server buffering the whole response in memory.
-        self.write(chunk)
-        return self.flush()
+    async def _pass_body(self, link: ChannelLink, headers: httputil.HTTPHeaders) -> None:
+        length = self._get_headers_length()
+        stream = getattr(self.request.connection, "stream", None)
+        if length is not None and length >= SPLICE_MIN and type(stream) is IOStream:
+            # A download: its body goes from the channel to the browser's socket on
+            # rv's loop, the server's loop out of the way (plain HTTP only: TLS would
+            # need tornado's stream). The connection ends with the body.
+            self.set_header("Connection", "close")
+            try:
+                await self.flush()
+            except StreamClosedError:
+                return  # the browser went away
+            await link.asplice(self.detach(), length)
+            self.application.log_request(self)  # finish() would have, had tornado kept it
+            return
+        # Waiting for each flush holds the app back while the browser is slower (the
+        # link pauses its channel): a paused download is not buffered here in full.
+        try:
+            async for chunk in body(link, headers, BODY_CHUNK):
+                self.write(chunk)
+                await self.flush()
+        except OSError:  # the app's answer broke off (or the browser went away)
+            # ... so does ours, so the browser sees it incomplete.
+            if stream is not None:
+                stream.close()
+
+    def _get_headers_length(self) -> int | None:
+        """The answer's Content-Length as passed on (None if it is not)."""
+        value = self._headers.get("Content-Length")
+        try:
+            return int(value) if value is not None else None
+        except ValueError:
+            return None
 
     # -- WebSocket ----------------------------------------------------------------------
 
     async def _open_upstream(self, host: str, job_id: str, port: str, path: str | None) -> None:
         path = path or ""
         refused = self._refusals()
-        resolver, _ = http()
         protocols = self.request.headers.get("Sec-WebSocket-Protocol")
         request = httpclient.HTTPRequest(
             self._upstream_url("ws", host, path),
@@ -272,7 +330,7 @@ class ProxyHandler(websocket.WebSocketHandler, JupyterHandler):
         try:
             self.upstream = await websocket.websocket_connect(
                 request,
-                resolver=resolver,
+                resolver=resolver(),
                 subprotocols=[p.strip() for p in protocols.split(",")] if protocols else None,
                 max_message_size=1 << 30,
                 on_message_callback=self._from_upstream,

@@ -1,60 +1,30 @@
-"""The proxy's HTTP client (server/proxy.py): its request timeout covers the wait for the
-answer to start, never a download or event stream that has started. Against a real
-tornado server on a Unix socket, as the proxy reaches a forward."""
+"""The proxy's bounds on a request (server/upstream_http.exchange): the answer timeout
+covers the wait for the answer to start, never a download or event stream that has
+started. The app is a stand-in feeding the channel on rv's background loop (see
+test_upstream_http.py)."""
 
 from __future__ import annotations
 
-import asyncio
-from pathlib import Path
+import pytest
 
-from tornado import httpclient, httpserver, netutil, web
-from tornado.simple_httpclient import HTTPTimeoutError
-
-from rv_jupyter.server.proxy_client import Client, SocketResolver
+from rv_jupyter import background
+from rv_jupyter.server.upstream_http import AnswerTimeout, body, exchange
+from tests.unit.test_upstream_http import opened
 
 
-class Slow(web.RequestHandler):
-    async def get(self, what: str) -> None:
-        if what == "late":  # starts answering after a second
-            await asyncio.sleep(1.0)
-            self.finish("late")
-            return
-        for _ in range(6):  # answers at once, then takes 1.5 s to finish
-            self.write("x" * 1000)
-            await self.flush()
-            await asyncio.sleep(0.25)
+async def test_an_answer_that_does_not_start_in_time_times_out() -> None:
+    link, app = await opened()
+    background.loop().call_later(1.0, app.remote.data_received, b"HTTP/1.1 200 OK\r\n\r\n")
+    with pytest.raises(AnswerTimeout):
+        await exchange(link, b"GET /late HTTP/1.1\r\n\r\n", 0.5)
+    assert b"".join(app.channel.sent) == b"GET /late HTTP/1.1\r\n\r\n"
 
 
-def test_the_timeout_ends_when_the_answer_starts(tmp_path: Path) -> None:
-    async def main() -> tuple[object, bytes]:
-        path = str(tmp_path / "app.sock")
-        server = httpserver.HTTPServer(web.Application([(r"/(\w+)", Slow)]))
-        server.add_socket(netutil.bind_unix_socket(path))
-        resolver = SocketResolver()
-        resolver.paths["app.invalid"] = path
-        client = Client(force_instance=True, resolver=resolver)
-        try:
-            chunks: list[bytes] = []
-
-            def fetch(what: str) -> asyncio.Future[httpclient.HTTPResponse]:
-                return client.fetch(
-                    httpclient.HTTPRequest(f"http://app.invalid/{what}", request_timeout=0.5,
-                                           streaming_callback=chunks.append),
-                    raise_error=False,
-                )  # fmt: skip
-
-            try:
-                await fetch("late")
-                late: object = None
-            except HTTPTimeoutError as exc:
-                late = exc
-            streamed = await fetch("stream")
-            assert streamed.code == 200, streamed.error
-            return late, b"".join(chunks)
-        finally:
-            client.close()
-            server.stop()
-
-    late, body = asyncio.run(main())
-    assert isinstance(late, HTTPTimeoutError), late
-    assert body == b"x" * 6000
+async def test_an_answer_that_started_takes_as_long_as_it_takes() -> None:
+    link, app = await opened()
+    app.send(b"HTTP/1.1 200 OK\r\nContent-Length: 6000\r\n\r\n")
+    for i in range(6):  # answers at once, then takes 1.5 s to finish
+        background.loop().call_later(0.25 * (i + 1), app.remote.data_received, b"x" * 1000)
+    start, headers = await exchange(link, b"GET /stream HTTP/1.1\r\n\r\n", 0.5)
+    got = b"".join([piece async for piece in body(link, headers, 1 << 20)])
+    assert (start.code, got) == (200, b"x" * 6000)
