@@ -18,7 +18,14 @@ from typing import TYPE_CHECKING, Any
 from rv_jupyter.allocator.allocation import Allocation
 from rv_jupyter.allocator.cost import CostEstimate, estimate
 from rv_jupyter.allocator.limits import within_limits
-from rv_jupyter.allocator.probes import CLOCK_COMMAND, probe_commands, read_clock, read_probes
+from rv_jupyter.allocator.probes import (
+    CLOCK_COMMAND,
+    RESOLUTION_COMMAND,
+    probe_commands,
+    read_clock,
+    read_probes,
+    read_resolution,
+)
 from rv_jupyter.allocator.records import DryRun, Event, Submission
 from rv_jupyter.allocator.request import Request, compatible_types
 from rv_jupyter.allocator.strategies import MAX_STRATEGIES, Plan, Strategy, decide, shapes
@@ -70,12 +77,13 @@ class Allocator:
         probes = probe_commands(req, shapes(req, types))
         paths = await self._paths()
         prepare = f"mkdir -p -- {shlex.quote(paths.logs)} {shlex.quote(paths.state)}/claims"
-        head = [CLOCK_COMMAND, prepare, reservations.COMMAND, *STATE_COMMANDS]
+        head = [CLOCK_COMMAND, prepare, reservations.COMMAND, RESOLUTION_COMMAND, *STATE_COMMANDS]
         # In parallel: the reads and each shape's probe script are independent.
         results = await self._batch([*head, *(c for _, c in probes)], parallel=True)
         now = read_clock(results[0].stdout)
-        state = self.cluster.state_from(results[3 : len(head)])
+        state = self.cluster.state_from(results[4 : len(head)])
         held_by = _reservations(results[2])
+        resolution = read_resolution(results[3].stdout)
         # --test-only ignores per-user caps: drop the types the user's own jobs use up.
         room, held = within_limits(req, types, state.jobs, new_jobs=MAX_STRATEGIES)
         skipped.update(held)
@@ -85,7 +93,7 @@ class Allocator:
             if shape.gpu in room
             for p in read_probes(shape, r.stdout)
         ]
-        plan = decide(req, read, now, skipped)
+        plan = decide(req, read, now, skipped, resolution_s=resolution)
         plan.state, plan.reservations = state, held_by
         if not plan.strategies:
             raise RequestError(

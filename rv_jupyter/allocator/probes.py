@@ -15,6 +15,9 @@ from rv_jupyter.slurm import parse_test_only
 # The cluster's own clock, read in the same round trip as the probes, is "now": the
 # laptop's clock and time zone never enter the comparison.
 CLOCK_COMMAND = "date +%Y-%m-%dT%H:%M:%S"
+# The backfill scheduler's time slot (bf_resolution, seconds; Slurm's default is 60),
+# which windows must leave as margin. Nothing printed means the default.
+RESOLUTION_COMMAND = "scontrol show config | sed -n 's/.*bf_resolution=\\([0-9][0-9]*\\).*/\\1/p'"
 
 
 def resources(shape: Shape, req: Request) -> list[str]:
@@ -67,6 +70,12 @@ def read_probe(shape: Shape, time_s: int, stderr: str) -> Probe:
     except ParseError as exc:
         return Probe(shape, time_s, None, exc.message)
     return Probe(shape, time_s, result.start)
+
+
+def read_resolution(stdout: str) -> int:
+    """bf_resolution from RESOLUTION_COMMAND, 60 (Slurm's default) if unset or unread."""
+    text = stdout.strip().splitlines()[0] if stdout.strip() else ""
+    return int(text) if text.isdigit() and 0 < int(text) <= 3600 else 60
 
 
 def read_clock(stdout: str) -> datetime:

@@ -174,8 +174,17 @@ class Plan:
         return text + "."
 
 
-def decide(req: Request, probes: list[Probe], now: datetime, skipped: dict[str, str]) -> Plan:
-    """Strategies from probes, ranked and pruned (pure: the caller did all I/O)."""
+def decide(
+    req: Request,
+    probes: list[Probe],
+    now: datetime,
+    skipped: dict[str, str],
+    *,
+    resolution_s: int = 60,
+) -> Plan:
+    """Strategies from probes, ranked and pruned (pure: the caller did all I/O).
+
+    `resolution_s` is the cluster's backfill resolution: windows keep that much margin."""
     notes = dict(skipped)
     by_shape: dict[Shape, list[Probe]] = {}
     for p in probes:
@@ -186,21 +195,35 @@ def decide(req: Request, probes: list[Probe], now: datetime, skipped: dict[str, 
         if not ok:
             notes[f"{shape.gpu.key} {shape.topology}"] = ps[0].refused or "refused by Slurm"
             continue
-        found += _strategies_for(req, shape, ok, now)
+        found += _strategies_for(req, shape, ok, now, resolution_s)
     # When each shape could start the whole time: kept even where ranking drops that
     # strategy, so a --time-min window can say "or 8:00 from 17:30".
     full = {s.shape: s.wait_s for s in found if s.kind == "direct" and s.wait_s is not None}
     return Plan(rank(found), notes, now=now, full_waits=full)
 
 
-def _strategies_for(req: Request, shape: Shape, ok: list[Probe], now: datetime) -> list[Strategy]:
+def usable_window(window_s: int | None, resolution_s: int = 60) -> int | None:
+    """What of a probed window a job can be given: a probe's "now" holds for the moment it
+    ran, and Slurm plans backfill in slots of `resolution_s` (bf_resolution: 60 s on the
+    mini-Rivanna, 600 s on Rivanna), so a job sized to the edge misses it by a second and
+    waits. Measured: a 90-minute window taken whole stayed pending. Less than 5 minutes
+    left is no window."""
+    if window_s is None:
+        return None
+    usable = window_s - max(resolution_s, 60, window_s // 20)
+    return usable if usable >= 300 else None
+
+
+def _strategies_for(
+    req: Request, shape: Shape, ok: list[Probe], now: datetime, resolution_s: int = 60
+) -> list[Strategy]:
     def wait(p: Probe) -> float:
         assert p.start is not None
         return max(0.0, (p.start - now).total_seconds())
 
     t = shape.gpu
     now_ok = [p for p in ok if wait(p) <= IMMEDIATE_S]
-    window = max((p.time_s for p in now_ok), default=None)
+    window = usable_window(max((p.time_s for p in now_ok), default=None), resolution_s)
     if req.segment_s:
         # The user chose segments of this length: that is what they get, whatever the window.
         seg = min(req.segment_s, t.max_walltime_s)
@@ -217,12 +240,9 @@ def _strategies_for(req: Request, shape: Shape, ok: list[Probe], now: datetime) 
     if req.checkpoint and not t.interactive and req.time_s > (window or 0):
         seg = window or min(t.max_walltime_s, BACKFILL_DEFAULT_WALLTIME)
         seg_probe = next((p for p in ok if p.time_s == seg), None)
-        out.append(
-            Strategy(
-                shape, "checkpoint", seg, total_s=req.time_s,
-                wait_s=wait(seg_probe) if seg_probe else None,
-            )
-        )  # fmt: skip
+        # A segment sized to the window starts now, as the --time-min job does.
+        seg_wait = 0.0 if window else (wait(seg_probe) if seg_probe else None)
+        out.append(Strategy(shape, "checkpoint", seg, total_s=req.time_s, wait_s=seg_wait))
     return out
 
 

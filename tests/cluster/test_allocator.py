@@ -241,9 +241,10 @@ def test_a_backfill_cliff_is_met_with_time_min(
     plan = run_sync(allocator.plan(req))
     kinds = {s.kind: s for s in plan.strategies}
     assert kinds["direct"].wait_s and kinds["direct"].wait_s > 3600  # after the window
-    # The window is searched, not guessed: within 10 % below the 90 minutes left.
+    # The window is searched, not guessed: within 10 % below the 90 minutes left, less a
+    # margin for backfill's slots.
     window = kinds["time_min"].time_min_s
-    assert kinds["time_min"].immediate and window is not None and 80 * 60 <= window <= 90 * 60
+    assert kinds["time_min"].immediate and window is not None and 70 * 60 <= window <= 90 * 60
     alloc = run_sync(allocator.allocate(req, timeout_s=60))
     assert alloc.strategy.kind == "time_min"
     # Slurm lowered the limit to end before the maintenance: at least the minimum asked.

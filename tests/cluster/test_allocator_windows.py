@@ -48,8 +48,8 @@ def test_maintenance_on_every_gpu_node_a_long_request_starts_in_the_window(
     plan = run_sync(allocator.plan(req))
     first = plan.strategies[0]
     assert first.kind == "time_min" and first.immediate
-    window = first.time_min_s
-    assert window is not None and 26 * 60 <= window <= 30 * 60
+    window = first.time_min_s  # the window found, less a margin for backfill's slots
+    assert window is not None and 22 * 60 <= window <= 30 * 60
     # The plan says what the window is and why.
     (line, *_) = plan.windows(user="rvtest")
     assert f'maintenance "{name}"' in line and "now, or 8:00 from" in line
@@ -71,7 +71,7 @@ def test_short_and_medium_windows_are_found(
     plan = run_sync(Allocator(a_cluster).plan(Request.build(gpu_type="v100", time="8h")))
     kinds = {s.kind: s for s in plan.strategies}
     window = kinds["time_min"].time_min_s
-    assert window is not None and (minutes - 1) * 60 * 0.9 - 60 <= window <= minutes * 60
+    assert window is not None and minutes * 60 * 0.75 - 120 <= window <= minutes * 60
     assert kinds["direct"].wait_s and kinds["direct"].wait_s > minutes * 60
 
 

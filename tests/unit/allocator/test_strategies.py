@@ -16,6 +16,7 @@ from rv_jupyter.allocator.strategies import (
     probe_walltimes,
     rank,
     shapes,
+    usable_window,
 )
 from rv_jupyter.cluster import BACKFILL_DEFAULT_WALLTIME, GPU_TYPES
 
@@ -69,7 +70,8 @@ def test_backfill_cliff_gives_a_time_min_strategy_that_starts_now() -> None:
     p = plan(req, {("a100_80", "1x1", 8 * H): 20.0})
     first, second = p.strategies
     assert first.kind == "time_min" and first.immediate
-    assert (first.time_s, first.time_min_s) == (8 * H, 2 * H + 59 * 60)
+    # The window less its margin (a probe's "now" is a moment; backfill plans in slots).
+    assert (first.time_s, first.time_min_s) == (8 * H, usable_window(2 * H + 59 * 60))
     assert second.kind == "direct" and second.wait_s == 20 * H
 
 
@@ -79,7 +81,8 @@ def test_checkpoint_segments_are_opt_in_and_kept_apart() -> None:
     kinds = {s.kind for s in p.strategies}
     assert kinds == {"time_min", "direct", "checkpoint"}
     ckpt = next(s for s in p.strategies if s.kind == "checkpoint")
-    assert ckpt.immediate and ckpt.total_s == 8 * H and ckpt.time_s == 2 * H + 59 * 60
+    assert ckpt.immediate and ckpt.total_s == 8 * H
+    assert ckpt.time_s == usable_window(2 * H + 59 * 60)
 
 
 def test_checkpoint_segments_never_land_on_the_interactive_partition() -> None:
@@ -138,3 +141,14 @@ def test_cross_type_strategies_are_never_pruned() -> None:
     a = _s("direct", 0)
     b = Strategy(Shape(GPU_TYPES["a40"], 1, 1), "direct", 2 * H, wait_s=7200)
     assert rank([b, a]) == [a, b]
+
+
+@pytest.mark.parametrize(
+    ("window", "resolution", "usable"),
+    [(90 * 60, 60, 90 * 60 - 270), (26 * 60, 60, 26 * 60 - 78), (12 * 60, 60, 11 * 60),
+     (26 * 60, 600, 16 * 60), (6 * 60, 60, 5 * 60), (5 * 60, 60, None), (None, 60, None)],
+)  # fmt: skip
+def test_a_window_keeps_a_margin_of_the_backfill_slot(
+    window: int | None, resolution: int, usable: int | None
+) -> None:
+    assert usable_window(window, resolution) == usable
