@@ -10,12 +10,12 @@ from typing import TYPE_CHECKING, Any
 __version__ = "0.1.0"
 
 if TYPE_CHECKING:
-    from rv_jupyter.session import Cluster
+    from rv_jupyter.cluster.handle import Cluster
 
 
 def connect(config_path: str | None = None) -> Cluster:
     """Open (or reuse) the connection to the configured cluster; returns its handle."""
-    from rv_jupyter.session import Cluster
+    from rv_jupyter.cluster.handle import Cluster
 
     return Cluster.from_config(config_path)
 

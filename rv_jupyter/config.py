@@ -14,8 +14,8 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from rv_jupyter.cluster import LOGIN_HOST
 from rv_jupyter.errors import ConfigError
+from rv_jupyter.facts import LOGIN_HOST
 
 ENV_VAR = "RV_CONFIG"
 DEFAULT_PATH = Path("~/.rv/config.toml")

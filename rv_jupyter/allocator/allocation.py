@@ -11,14 +11,14 @@ from typing import TYPE_CHECKING
 
 from rv_jupyter.allocator.request import Request
 from rv_jupyter.allocator.strategies import Strategy
-from rv_jupyter.background import run_sync
-from rv_jupyter.cluster import RemotePaths
+from rv_jupyter.cluster.background import run_sync
+from rv_jupyter.facts import RemotePaths
 from rv_jupyter.remote import Completed
 from rv_jupyter.slurm import Job, expand_hostlist, parse_scontrol, scontrol
 from rv_jupyter.slurm.gres import gpus
 
 if TYPE_CHECKING:
-    from rv_jupyter.session import Cluster
+    from rv_jupyter.cluster.handle import Cluster
 
 
 def gpu_mismatch(strategy: Strategy, node: str, gres_on_node: str | None) -> str | None:

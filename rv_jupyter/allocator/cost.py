@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from rv_jupyter.allocator.strategies import Strategy
-from rv_jupyter.slurm import Allocation
+from rv_jupyter.slurm import SuBalance
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -87,7 +87,7 @@ def _runtime_s(s: Strategy) -> int:
 
 
 def estimate(
-    strategies: list[Strategy], allocations: list[Allocation], account: str | None
+    strategies: list[Strategy], allocations: list[SuBalance], account: str | None
 ) -> CostEstimate:
     """SUs per strategy and the balance of `account` (or the first account) after."""
     rows = [(s, s.su_per_hour * _runtime_s(s) / 3600) for s in strategies]

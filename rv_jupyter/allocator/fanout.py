@@ -30,12 +30,12 @@ from rv_jupyter.allocator.records import DryRun, Event, Submission
 from rv_jupyter.allocator.request import Request, compatible_types
 from rv_jupyter.allocator.strategies import MAX_STRATEGIES, Plan, Strategy, decide, shapes
 from rv_jupyter.allocator.winner import winner_step
-from rv_jupyter.cluster import RemotePaths
+from rv_jupyter.cluster.handle import STATE_COMMANDS
 from rv_jupyter.errors import ConnectionLost, RequestError, SlurmError
+from rv_jupyter.facts import RemotePaths
 from rv_jupyter.jobs import JobSpec, cpus_per_task, memory_for, render
 from rv_jupyter.jobs.script import Checkpoint, checkpoint_buffer
 from rv_jupyter.remote import Completed
-from rv_jupyter.session import STATE_COMMANDS
 from rv_jupyter.slurm import (
     JobState,
     never_starts,
@@ -49,7 +49,7 @@ from rv_jupyter.slurm import (
 )
 
 if TYPE_CHECKING:
-    from rv_jupyter.session import Cluster
+    from rv_jupyter.cluster.handle import Cluster
 
 # What the allocation job runs: nothing but holding the GPUs until cancelled or its
 # walltime ends; the user's work runs in it with `srun --jobid --overlap`.
@@ -61,10 +61,10 @@ LONG_POLL_FOR_S = 20.0
 
 def claim_wait_command(claim: str, seconds: float) -> str:
     """sh that returns once `claim` is written, or after `seconds`."""
-    tries = max(1, int(seconds * 10))
+    tries = max(1, int(seconds * 20))
     return (
         f"i=0; while [ ! -s {shlex.quote(claim)} ] && [ $i -lt {tries} ]; "
-        "do sleep 0.1; i=$((i + 1)); done; true"
+        "do sleep 0.05; i=$((i + 1)); done; true"
     )
 
 
@@ -270,8 +270,8 @@ class Allocator:
         expect_now = any(s.immediate for s in submitted.values())
         while True:
             # While Slurm expects a strategy to start now, each poll first waits on the
-            # login node for the claim (LONG_POLL_S at most, looking every 0.1 s): the
-            # winner is seen ~0.1 s after it claims instead of up to a poll interval later.
+            # login node for the claim (LONG_POLL_S at most, looking every 0.05 s): the
+            # winner is seen within 0.05 s of its claim, not up to a poll interval later.
             # A request that waits in the queue polls at the normal pace.
             long = expect_now and time.monotonic() - started < LONG_POLL_FOR_S
             wait = claim_wait_command(claim, min(self.poll_s, LONG_POLL_S)) if long else "true"

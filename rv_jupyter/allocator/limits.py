@@ -14,9 +14,9 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from rv_jupyter.allocator.request import Request, alternative
-from rv_jupyter.cluster import GpuType
-from rv_jupyter.cluster.rivanna import MAX_GPUS_PER_USER, MAX_SUBMISSIONS, gpu_type_of
 from rv_jupyter.errors import RequestError
+from rv_jupyter.facts import GpuType
+from rv_jupyter.facts.rivanna import MAX_GPUS_PER_USER, MAX_SUBMISSIONS, gpu_type_of
 from rv_jupyter.slurm import Job, JobState
 
 

@@ -14,9 +14,9 @@ from pydantic import (
     model_validator,
 )
 
-from rv_jupyter.cluster import GPU_TYPES, GpuType
-from rv_jupyter.cluster.rivanna import MAX_GPUS_PER_USER
 from rv_jupyter.errors import RequestError
+from rv_jupyter.facts import GPU_TYPES, GpuType
+from rv_jupyter.facts.rivanna import MAX_GPUS_PER_USER
 from rv_jupyter.jobs.resources import MIG_MEM_GB
 
 _UNITS = {"s": 1, "m": 60, "min": 60, "h": 3600, "d": 86400}

@@ -16,9 +16,9 @@ from typing import Literal
 
 from rv_jupyter.allocator.request import Request
 from rv_jupyter.allocator.windows import window_end
-from rv_jupyter.cluster import BACKFILL_DEFAULT_WALLTIME, GpuType
+from rv_jupyter.facts import BACKFILL_DEFAULT_WALLTIME, GpuType
 from rv_jupyter.slurm.reservations import Reservation
-from rv_jupyter.state import ClusterState
+from rv_jupyter.slurm.state import ClusterState
 
 # A probe that starts within this many seconds of the cluster's clock counts as "now"
 # (Slurm's backfill resolution is 60 s on the mini-Rivanna, 600 s on Rivanna).

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from rv_jupyter.cluster import GpuType
-from rv_jupyter.cluster.rivanna import CPUS_PER_GPU, MAX_CPUS_PER_TASK
+from rv_jupyter.facts import GpuType
+from rv_jupyter.facts.rivanna import CPUS_PER_GPU, MAX_CPUS_PER_TASK
 
 # MIG jobs: the QOS allows one CPU and at most 16G.
 MIG_CPUS = 1

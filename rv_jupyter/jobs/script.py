@@ -14,7 +14,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from rv_jupyter.cluster.rivanna import RemotePaths
+from rv_jupyter.facts.rivanna import RemotePaths
 
 # sbatch parses #SBATCH lines itself: no quoting helps there, so those values must be
 # plain words. A newline would start a directive of the user's choosing.

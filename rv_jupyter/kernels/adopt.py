@@ -17,23 +17,23 @@ from __future__ import annotations
 import os
 from typing import Any
 
-from rv_jupyter import background
+from rv_jupyter.cluster import background
 from rv_jupyter.errors import ConfigError, RvError, SshError
-from rv_jupyter.kernels import memory
-from rv_jupyter.kernels.memory import LAUNCHING, RUNNING
+from rv_jupyter.kernels import registry
 from rv_jupyter.kernels.provisioner import RvProvisioner
+from rv_jupyter.kernels.registry import LAUNCHING, RUNNING
 
 
 async def adopt_all(mkm: Any, log: Any) -> list[str]:
     """Take back the remembered kernels that still run and cancel what dead servers left
     of the others; the ids taken back."""
     adopted = []
-    for data in memory.remembered():
+    for data in registry.remembered():
         kernel_id = data["kernel_id"]
         if kernel_id in mkm:
             continue
         pid = (data.get("owner") or {}).get("pid", "?")
-        if memory.owner_alive(data):
+        if registry.owner_alive(data):
             log.info("rv-jupyter: kernel %s belongs to another running process (pid %s); "
                      "leaving it to that one", kernel_id, pid)  # fmt: skip
             continue
@@ -62,7 +62,7 @@ async def adopt_all(mkm: Any, log: Any) -> list[str]:
             continue
         log.info("rv-jupyter: reattached kernel %s (job %s)", kernel_id, data["rv"]["job"])
         adopted.append(kernel_id)
-    memory.sweep_owners()
+    registry.sweep_owners()
     return adopted
 
 
@@ -74,7 +74,7 @@ async def _abandon(data: dict[str, Any]) -> str:
         cancelled = await background.on_loop(acancel_left(_cluster_of(data), data))
     except RvError as err:
         return f"could not cancel its jobs now ({err.message}); will try at the next start"
-    memory.forget(data["kernel_id"])
+    registry.forget(data["kernel_id"])
     if not cancelled:
         return "no job of it was left to cancel"
     return f"cancelled its job{'s' if len(cancelled) > 1 else ''} {', '.join(cancelled)}"
@@ -132,6 +132,6 @@ async def let_go_all(mkm: Any, log: Any) -> list[str]:
 
 
 def _cluster_of(data: dict[str, Any]) -> Any:
-    from rv_jupyter.session import Cluster
+    from rv_jupyter.cluster.handle import Cluster
 
     return Cluster.from_config(data.get("rv_config") or None)

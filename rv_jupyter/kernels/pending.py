@@ -1,6 +1,6 @@
 """A kernel's start while Slurm queues its job, safe against the server being killed.
 
-Before anything is submitted, the start is written to the kernel registry (memory.py) with
+Before anything is submitted, the start is written to the kernel registry (registry.py) with
 the tag every job of its request will carry (the allocator puts it in their Slurm
 comment), and the job ids follow as Slurm gives them. A server that later finds the record
 of a dead process cancels the jobs by that tag: ids alone would miss a job queued in the
@@ -18,15 +18,15 @@ from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any
 
 from rv_jupyter.allocator.fanout import Allocator, Event
+from rv_jupyter.cluster.poller import IDLE_S, next_interval
 from rv_jupyter.errors import CommandFailed, RvError, SshError
-from rv_jupyter.kernels import memory
-from rv_jupyter.kernels.memory import RUNNING, WAITING
-from rv_jupyter.poller import IDLE_S, next_interval
+from rv_jupyter.kernels import registry
+from rv_jupyter.kernels.registry import RUNNING, WAITING
 
 if TYPE_CHECKING:
     from rv_jupyter.allocator.allocation import Allocation
     from rv_jupyter.allocator.request import Request
-    from rv_jupyter.session import Cluster
+    from rv_jupyter.cluster.handle import Cluster
 
 # A job that backfills starts within about a minute of its submission: until then its
 # state is read at the poller's fast pace, then as the poller reads a quiet queue (capped
@@ -76,7 +76,7 @@ class PendingStart:
 
     def save(self) -> None:
         """Write the record (before the first sbatch, and whenever a job id is new)."""
-        memory.remember(self.kernel_id, self._record)
+        registry.remember(self.kernel_id, self._record)
 
     def saw(self, job_id: str | None) -> None:
         """A job of the start, as the allocator reports it."""
@@ -118,7 +118,7 @@ class PendingStart:
                     self.kernel_id, err.message, self.tag,
                 )  # fmt: skip
                 return
-        memory.forget(self.kernel_id)
+        registry.forget(self.kernel_id)
 
 
 def _find_tagged(tag: str) -> str:
@@ -145,7 +145,7 @@ async def acancel_tagged(cluster: Cluster, tag: str) -> list[str]:
 async def alaunched(cluster: Cluster, data: dict[str, Any]) -> dict[str, Any] | None:
     """A record written as its kernel launched, completed from the node's files if the
     kernel did start (its ports written, no exit yet); None if it did not."""
-    from rv_jupyter.cluster import RemotePaths
+    from rv_jupyter.facts import RemotePaths
 
     rv = data.get("rv") or {}
     if not rv.get("remote_id"):

@@ -11,7 +11,7 @@ Kernelspec metadata (kernel_provisioner.config) says what to run in: either a re
 for the fan-out allocator (gpus, gpu_type, time, mem) or `job_id` of a running job of
 yours to attach to. A kernel that allocated its job cancels it on shutdown; an attached
 one leaves the job running. From before its first sbatch, the start is in the kernel
-registry (memory.py, pending.py), so a server killed meanwhile leaves nothing that the
+registry (registry.py, pending.py), so a server killed meanwhile leaves nothing that the
 next one cannot find.
 """
 
@@ -29,15 +29,15 @@ from typing import TYPE_CHECKING, Any
 from jupyter_client.provisioning.provisioner_base import KernelProvisionerBase
 from traitlets import Integer, Unicode
 
-from rv_jupyter import background
+from rv_jupyter.cluster import background
 from rv_jupyter.errors import RvError, SlurmError, UnknownJob
-from rv_jupyter.kernels import memory
-from rv_jupyter.kernels.memory import LAUNCHING, RUNNING
+from rv_jupyter.kernels import registry
 from rv_jupyter.kernels.node import alaunch_kernel, aupload_agent, srun_python
+from rv_jupyter.kernels.registry import LAUNCHING, RUNNING
 
 if TYPE_CHECKING:
+    from rv_jupyter.cluster.handle import Cluster
     from rv_jupyter.kernels.tunnel import Tunnel
-    from rv_jupyter.session import Cluster
 
 CHANNELS = ("shell_port", "iopub_port", "stdin_port", "control_port", "hb_port")
 SLURM_CHECK_S = 60  # how often a running kernel's job is looked up (squeue is an RPC)
@@ -151,7 +151,7 @@ class RvProvisioner(KernelProvisionerBase):
         conn = dict(km.get_connection_info(session=False))
         if isinstance(conn.get("key"), bytes):
             conn["key"] = conn["key"].decode()
-        memory.remember(self.kernel_id, {
+        registry.remember(self.kernel_id, {
             "kernel_id": self.kernel_id, "kernel_name": km.kernel_name,
             "connection_info": conn, "rv_config": self.rv_config, "launches": self.launches,
             "rv": self._rv_info(), "phase": phase, "tag": self._tag,
@@ -274,7 +274,7 @@ class RvProvisioner(KernelProvisionerBase):
     # -- the work, on the background loop --------------------------------------------------
 
     def _cluster(self) -> Cluster:
-        from rv_jupyter.session import Cluster
+        from rv_jupyter.cluster.handle import Cluster
 
         return Cluster.from_config(self.rv_config or None)
 
@@ -329,7 +329,7 @@ class RvProvisioner(KernelProvisionerBase):
         self.tunnel.target(f"{step} -u {agent} relay {ports}", self.remote_ports, self.node)
 
     async def _paths(self, cluster: Cluster) -> Any:
-        from rv_jupyter.cluster import RemotePaths
+        from rv_jupyter.facts import RemotePaths
 
         return RemotePaths(await cluster.auser())
 
@@ -432,4 +432,4 @@ class RvProvisioner(KernelProvisionerBase):
         if self.allocated and self.job:
             await cluster.arun(f"scancel {shlex.quote(self.job)}; true")
         self._remote_id = None
-        memory.forget(self.kernel_id)
+        registry.forget(self.kernel_id)

@@ -16,8 +16,8 @@ from pathlib import Path
 from typing import Any
 
 from rv_jupyter.allocator.request import Request, compatible_types
-from rv_jupyter.cluster import GPU_TYPES
 from rv_jupyter.errors import RequestError
+from rv_jupyter.facts import GPU_TYPES
 from rv_jupyter.kernels import logo
 
 PROVISIONER = "rv-slurm"

@@ -37,7 +37,7 @@ class FileMagics(Magics):
         Jobs get them through a 0600 file they source and delete. Values are quoted as
         in a shell: `%rv_env set GREETING 'hello world'` stores hello world.
         """
-        from rv_jupyter.envstore import EnvStore
+        from rv_jupyter.workspace.envstore import EnvStore
 
         args = parse_argstring(self.rv_env, line)
         store = EnvStore()
@@ -80,8 +80,8 @@ class FileMagics(Magics):
         """
         from pathlib import Path
 
-        from rv_jupyter.background import run_sync
-        from rv_jupyter.sync import pull, push
+        from rv_jupyter.cluster.background import run_sync
+        from rv_jupyter.workspace.sync import pull, push
 
         args = parse_argstring(self.rv_sync, line)
         cluster = connect(args.config)

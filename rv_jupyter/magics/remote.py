@@ -52,8 +52,8 @@ class RemoteMagics(Magics):
         `fwd = %rv_forward 1234 8888 --local` opens 127.0.0.1:<port> -> node:8888 for tools
         that want a port, open while `fwd` is held (fwd.close() ends it).
         """
-        from rv_jupyter.background import run_sync
-        from rv_jupyter.forwards import ListeningPort, check_port
+        from rv_jupyter.cluster.background import run_sync
+        from rv_jupyter.cluster.forwards import ListeningPort, check_port
         from rv_jupyter.magics.display import PortLinks, server_base_url
 
         args = parse_argstring(self.rv_forward, line)

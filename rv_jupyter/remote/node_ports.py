@@ -21,8 +21,8 @@ from typing import TYPE_CHECKING, Any
 from rv_jupyter.errors import NodeLinkError, PortClosed, RvError
 
 if TYPE_CHECKING:
-    from rv_jupyter.port_choice import Target
     from rv_jupyter.remote.connection import Connection
+    from rv_jupyter.remote.port_choice import Target
 
 
 class End(asyncio.Protocol):

@@ -17,7 +17,7 @@ from jupyter_server.base.handlers import APIHandler
 from tornado import web
 from tornado.iostream import StreamClosedError
 
-from rv_jupyter import background
+from rv_jupyter.cluster import background
 from rv_jupyter.errors import ConfigError, RequestError, RvError, SshError, UnknownJob
 
 T = TypeVar("T")
@@ -25,7 +25,7 @@ T = TypeVar("T")
 
 def cluster_of(settings: dict[str, Any]) -> Any:
     """The process's Cluster for this server (RV_CONFIG or ~/.rv/config.toml)."""
-    from rv_jupyter.session import Cluster
+    from rv_jupyter.cluster.handle import Cluster
 
     return Cluster.from_config(settings.get("rv_config_path"))
 

@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 from tornado.iostream import IOStream
 
-from rv_jupyter import background
+from rv_jupyter.cluster import background
 from rv_jupyter.remote.node_ports import End
 
 if TYPE_CHECKING:

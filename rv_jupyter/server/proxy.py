@@ -33,9 +33,9 @@ from tornado import httpclient, httputil, web, websocket
 from tornado.iostream import IOStream, StreamClosedError
 from tornado.simple_httpclient import HTTPTimeoutError
 
-from rv_jupyter import background
+from rv_jupyter.cluster import background
+from rv_jupyter.cluster.forwards import Forward
 from rv_jupyter.errors import RvError
-from rv_jupyter.forwards import Forward
 from rv_jupyter.server.api import cluster_of, error_status
 from rv_jupyter.server.channel_link import ChannelLink
 from rv_jupyter.server.proxy_client import ANSWER_TIMEOUT_S, BODY_CHUNK, CONNECT_TIMEOUT_S, resolver

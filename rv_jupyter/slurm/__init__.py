@@ -15,7 +15,7 @@ and are kept; text that cannot be read raises `ParseError` showing the line.
     sbatch       (sbatch --parsable <script>)             parse_sbatch -> job id; submit_error
     test_only    (sbatch --test-only ..., stderr)         parse_test_only -> TestOnlyResult
     hdquota      hdquota.COMMAND                          parse_hdquota -> Table[Quota]
-    allocations  allocations.COMMAND                      parse_allocations -> Table[Allocation]
+    allocations  allocations.COMMAND                      parse_allocations -> Table[SuBalance]
 
 Shared pieces: `timefmt` (parse_duration, parse_timestamp), `states` (JobState,
 NodeState), `gres` (GPU type and count in GRES/TRES text), `hostlist` (expand_hostlist).
@@ -33,7 +33,7 @@ from rv_jupyter.slurm import (
     test_only,
 )
 from rv_jupyter.slurm._table import Table, frame
-from rv_jupyter.slurm.allocations import Allocation, parse_allocations
+from rv_jupyter.slurm.allocations import SuBalance, parse_allocations
 from rv_jupyter.slurm.hdquota import Quota, parse_hdquota
 from rv_jupyter.slurm.hostlist import expand_hostlist
 from rv_jupyter.slurm.sacct import AcctRecord, parse_sacct
@@ -47,12 +47,42 @@ from rv_jupyter.slurm.test_only import TestOnlyResult, parse_test_only
 from rv_jupyter.slurm.timefmt import parse_duration, parse_timestamp
 
 __all__ = [
-    "AcctRecord", "Allocation", "Job", "JobState", "Node", "NodeState", "Quota",
-    "ScontrolRecord", "ShareRow", "Table", "TestOnlyResult", "allocations",
-    "expand_hostlist", "frame", "hdquota", "job_state", "never_starts", "node_state",
+    "AcctRecord",
+    "Job",
+    "JobState",
+    "Node",
+    "NodeState",
+    "Quota",
+    "ScontrolRecord",
+    "ShareRow",
+    "SuBalance",
+    "Table",
+    "TestOnlyResult",
+    "allocations",
+    "expand_hostlist",
+    "frame",
+    "hdquota",
+    "job_state",
+    "never_starts",
+    "node_state",
     "parse_allocations",
-    "parse_duration", "parse_hdquota", "parse_sacct", "parse_sbatch", "parse_scontrol",
-    "parse_sinfo", "parse_squeue", "parse_sshare", "parse_test_only", "parse_timestamp",
-    "sacct", "sbatch", "scontrol", "sinfo", "squeue", "sshare", "submit_error",
-    "test_only", "user_row",
+    "parse_duration",
+    "parse_hdquota",
+    "parse_sacct",
+    "parse_sbatch",
+    "parse_scontrol",
+    "parse_sinfo",
+    "parse_squeue",
+    "parse_sshare",
+    "parse_test_only",
+    "parse_timestamp",
+    "sacct",
+    "sbatch",
+    "scontrol",
+    "sinfo",
+    "squeue",
+    "sshare",
+    "submit_error",
+    "test_only",
+    "user_row",
 ]  # fmt: skip

@@ -32,7 +32,7 @@ _SEPARATOR = re.compile(r"^[\s=\-+|_]+$")
 _ACCOUNT = re.compile(r"^[A-Za-z0-9][\w.-]*$")
 
 
-class Allocation(_table.Record):
+class SuBalance(_table.Record):
     """One account's service units (SUs)."""
 
     account: str
@@ -42,20 +42,20 @@ class Allocation(_table.Record):
     raw: str
 
 
-def parse_allocations(text: str) -> _table.Table[Allocation]:
+def parse_allocations(text: str) -> _table.Table[SuBalance]:
     """Accounts from `allocations` output, in its order (the first is the usual default)."""
     lines = [ln.rstrip() for ln in text.splitlines() if ln.strip()]
     header_at = next((i for i, ln in enumerate(lines) if _is_header(ln)), None)
     if header_at is None:
         if not any(ch.isdigit() for ch in text):
-            return _table.Table(model=Allocation)  # e.g. "You have no allocations."
+            return _table.Table(model=SuBalance)  # e.g. "You have no allocations."
         raise ParseError(
             "No header line (account_name, allocation, used, balance)",
             command=COMMAND,
             line=next(ln for ln in lines if any(ch.isdigit() for ch in ln)),
         )
     names = [_COLUMNS.get(h.lower()) for h in lines[header_at].split()]
-    out = _table.Table(model=Allocation)
+    out = _table.Table(model=SuBalance)
     for line in lines[header_at + 1 :]:
         tokens = line.split()
         # Rules, footnotes (`* for more information...`) and totals are not accounts.
@@ -66,7 +66,7 @@ def parse_allocations(text: str) -> _table.Table[Allocation]:
         values = dict(zip(names, tokens, strict=False))
         balance = values.get("balance", values.get("available"))
         out.append(
-            Allocation(
+            SuBalance(
                 account=tokens[0],
                 allocation=_table.to_float(values.get("allocation")),
                 used=_table.to_float(values.get("used")),
@@ -86,6 +86,6 @@ def _is_header(line: str) -> bool:
     )
 
 
-def to_frame(rows: list[Allocation]) -> pd.DataFrame:
+def to_frame(rows: list[SuBalance]) -> pd.DataFrame:
     """Allocations as a DataFrame."""
-    return _table.frame(rows, model=Allocation)
+    return _table.frame(rows, model=SuBalance)

@@ -31,7 +31,7 @@ from rv_jupyter.telemetry.nvidia_smi import GpuRow, parse_compute_apps, parse_qu
 if TYPE_CHECKING:
     import pandas as pd
 
-    from rv_jupyter.session import Cluster
+    from rv_jupyter.cluster.handle import Cluster
 
 log = logging.getLogger(__name__)
 

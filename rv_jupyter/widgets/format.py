@@ -13,9 +13,9 @@ from typing import TYPE_CHECKING
 from rv_jupyter.slurm import JobState
 
 if TYPE_CHECKING:
-    from rv_jupyter.poller import Snapshot
+    from rv_jupyter.cluster.poller import Snapshot
     from rv_jupyter.slurm import Job, Quota
-    from rv_jupyter.state import ClusterState, GpuAvailability
+    from rv_jupyter.slurm.state import ClusterState, GpuAvailability
 
 _RED, _AMBER, _GREEN, _GREY = "#b00", "#c80", "#080", "#777"
 _RUNNING = (JobState.running, JobState.completing)
@@ -184,7 +184,7 @@ def _su(rate: float | None) -> str:
 
 
 def _wait(g: GpuAvailability) -> str:
-    from rv_jupyter.cluster import GPU_TYPES
+    from rv_jupyter.facts import GPU_TYPES
 
     return GPU_TYPES[g.gpu_type].typical_wait if g.gpu_type in GPU_TYPES else "?"
 

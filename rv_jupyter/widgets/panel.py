@@ -26,10 +26,10 @@ from rv_jupyter.widgets import format as fmt
 from rv_jupyter.widgets.visibility import VisibilityProbe
 
 if TYPE_CHECKING:
-    from rv_jupyter.poller import Poller, Snapshot
-    from rv_jupyter.session import Cluster
+    from rv_jupyter.cluster.handle import Cluster
+    from rv_jupyter.cluster.poller import Poller, Snapshot
     from rv_jupyter.slurm import Job
-    from rv_jupyter.state import ClusterState
+    from rv_jupyter.slurm.state import ClusterState
 
 # A question left unanswered this long goes back to a plain Cancel button.
 CONFIRM_S = 10.0

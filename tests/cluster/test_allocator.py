@@ -15,9 +15,9 @@ import pytest
 
 from rv_jupyter.allocator.fanout import Allocator
 from rv_jupyter.allocator.request import Request
-from rv_jupyter.background import run_sync
+from rv_jupyter.cluster.background import run_sync
+from rv_jupyter.cluster.handle import Cluster
 from rv_jupyter.errors import RequestError, SlurmError
-from rv_jupyter.session import Cluster
 from tests.cluster.conftest import as_admin
 
 pytestmark = pytest.mark.usefixtures("no_jobs_left")
@@ -164,7 +164,7 @@ import sys
 from rv_jupyter import connect
 from rv_jupyter.allocator.fanout import Allocator
 from rv_jupyter.allocator.request import Request
-from rv_jupyter.background import run_sync
+from rv_jupyter.cluster.background import run_sync
 req = Request.build(gpus=8, gpu_type="a6000", time="10m", name=sys.argv[3],
                     request_id=sys.argv[2])
 def show(e):

@@ -6,9 +6,9 @@ import pytest
 
 from rv_jupyter.allocator.fanout import Allocator
 from rv_jupyter.allocator.request import Request
-from rv_jupyter.background import run_sync
+from rv_jupyter.cluster.background import run_sync
+from rv_jupyter.cluster.handle import Cluster
 from rv_jupyter.errors import RequestError
-from rv_jupyter.session import Cluster
 from tests.cluster.conftest import as_admin
 from tests.cluster.test_allocator import block
 

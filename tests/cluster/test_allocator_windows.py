@@ -9,9 +9,9 @@ import pytest
 
 from rv_jupyter.allocator.fanout import Allocator
 from rv_jupyter.allocator.request import Request
-from rv_jupyter.background import run_sync
+from rv_jupyter.cluster.background import run_sync
+from rv_jupyter.cluster.handle import Cluster
 from rv_jupyter.errors import SlurmError
-from rv_jupyter.session import Cluster
 from tests.cluster.conftest import as_admin
 
 pytestmark = pytest.mark.usefixtures("no_jobs_left")

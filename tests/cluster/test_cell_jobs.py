@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from rv_jupyter.celljob import CellJob
+from rv_jupyter.cells.batch_job import CellJob
 from tests.cluster.conftest import as_admin
 from tests.cluster.test_allocator import block
 

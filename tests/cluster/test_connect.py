@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 import rv_jupyter
+from rv_jupyter.cluster.handle import Cluster
 from rv_jupyter.errors import (
     AuthFailed,
     ConfigError,
@@ -21,7 +22,6 @@ from rv_jupyter.errors import (
     PortClosed,
 )
 from rv_jupyter.remote.connection import Connection
-from rv_jupyter.session import Cluster
 
 Variant = Callable[..., Path]
 

@@ -18,10 +18,10 @@ import pytest
 
 from rv_jupyter.allocator.fanout import Allocator
 from rv_jupyter.allocator.request import Request
+from rv_jupyter.cluster.handle import Cluster
 from rv_jupyter.errors import ConnectionLost
 from rv_jupyter.remote import Connection
 from rv_jupyter.remote.batch import build_script, new_token
-from rv_jupyter.session import Cluster
 
 HOME = Path("/home/rvtest")
 
@@ -106,7 +106,7 @@ async def test_a_read_says_it_may_run_again_and_does(a_cluster: Cluster) -> None
 
 async def test_a_dropped_batch_leaves_no_temporary_directory(tmp_path: Path) -> None:
     from rv_jupyter import config as rv_config
-    from rv_jupyter.session import ssh_target
+    from rv_jupyter.cluster.handle import ssh_target
 
     conn = Connection(ssh_target(rv_config.load()))
     # A TMPDIR of its own, so other users' batches cannot be mistaken for this one's.
@@ -141,8 +141,8 @@ async def test_asyncssh_says_nothing_at_info(
 
 async def test_a_refused_session_is_an_error_and_the_others_live_on(a_config_path: Path) -> None:
     from rv_jupyter import config as rv_config
+    from rv_jupyter.cluster.handle import ssh_target
     from rv_jupyter.errors import SshError
-    from rv_jupyter.session import ssh_target
 
     conn = Connection(ssh_target(rv_config.load(a_config_path)))
     procs = []
@@ -164,7 +164,7 @@ async def test_a_refused_session_is_an_error_and_the_others_live_on(a_config_pat
 
 async def test_a_process_whose_channel_never_opened_is_started_again(a_config_path: Path) -> None:
     from rv_jupyter import config as rv_config
-    from rv_jupyter.session import ssh_target
+    from rv_jupyter.cluster.handle import ssh_target
 
     conn = Connection(ssh_target(rv_config.load(a_config_path)))
     try:

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from IPython.core.error import UsageError
 
-from rv_jupyter.forwards import Forward
+from rv_jupyter.cluster.forwards import Forward
 from tests.cluster.conftest import (
     OTHER_USER,
     as_admin,

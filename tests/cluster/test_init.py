@@ -11,7 +11,7 @@ import pytest
 from IPython.core.error import UsageError
 
 from rv_jupyter import config as rv_config
-from rv_jupyter.onboarding import BEGIN, END
+from rv_jupyter.cluster.onboarding import BEGIN, END
 
 BASHRC = Path("/home/rvtest/.bashrc")
 

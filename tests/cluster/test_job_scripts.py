@@ -7,9 +7,9 @@ import time
 
 import pytest
 
+from rv_jupyter.cluster.handle import Cluster
 from rv_jupyter.jobs import JobSpec, render
 from rv_jupyter.jobs.script import Checkpoint
-from rv_jupyter.session import Cluster
 from tests.cluster.conftest import as_admin
 
 pytestmark = pytest.mark.usefixtures("no_jobs_left")

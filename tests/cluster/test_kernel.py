@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from jupyter_client.manager import KernelManager
 
-from rv_jupyter.session import Cluster
+from rv_jupyter.cluster.handle import Cluster
 from tests.cluster.conftest import as_admin
 from tests.cluster.test_allocator import block
 

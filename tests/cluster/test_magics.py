@@ -11,7 +11,7 @@ from IPython.core.error import UsageError
 
 from rv_jupyter.allocator.allocation import Allocation
 from rv_jupyter.allocator.cost import CostEstimate
-from rv_jupyter.state import ClusterState
+from rv_jupyter.slurm.state import ClusterState
 
 pytestmark = pytest.mark.usefixtures("no_jobs_left")
 
@@ -165,7 +165,7 @@ def test_env_values_are_quoted_as_in_a_shell(  # type: ignore[no-untyped-def]
     listing = a_shell.run_line_magic("rv_env", "set GREETING 'a b'")
     assert listing.set_index("name").loc["GREETING", "value"] == "a b"
     a_shell.run_line_magic("rv_env", 'set QUOTED "it\'s \\"here\\""')
-    from rv_jupyter.envstore import EnvStore
+    from rv_jupyter.workspace.envstore import EnvStore
 
     assert "GREETING='a b'" in EnvStore().env_file()
     assert EnvStore().to_frame().set_index("name").loc["QUOTED", "value"] == 'it\'s "here"'

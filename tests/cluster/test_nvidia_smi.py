@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from rv_jupyter.session import Cluster
+from rv_jupyter.cluster.handle import Cluster
 from rv_jupyter.telemetry import parse_compute_apps, parse_gpu_list, parse_query_gpu
 from tests.cluster.conftest import wait_running
 

@@ -14,8 +14,8 @@ import ipywidgets as w
 import pytest
 from ipywidgets.widgets.widget import _instances
 
-from rv_jupyter.poller import Poller
-from rv_jupyter.session import Cluster
+from rv_jupyter.cluster.handle import Cluster
+from rv_jupyter.cluster.poller import Poller
 from rv_jupyter.widgets import Panel
 from rv_jupyter.widgets.panel import JobRow
 from tests.cluster.conftest import as_admin, wait_running

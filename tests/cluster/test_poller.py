@@ -15,9 +15,9 @@ from pathlib import Path
 
 import pytest
 
-from rv_jupyter.background import run_sync
-from rv_jupyter.poller import Poller
-from rv_jupyter.session import Cluster
+from rv_jupyter.cluster.background import run_sync
+from rv_jupyter.cluster.handle import Cluster
+from rv_jupyter.cluster.poller import Poller
 from rv_jupyter.widgets import Panel
 from tests.cluster.conftest import MINI
 
@@ -209,7 +209,7 @@ _A_KERNEL = """
 import json, sys, time
 from pathlib import Path
 import rv_jupyter
-from rv_jupyter.poller import Poller
+from rv_jupyter.cluster.poller import Poller
 cluster = rv_jupyter.connect(sys.argv[1])
 cluster.state()  # connected before counting
 starts = []

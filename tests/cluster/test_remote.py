@@ -12,9 +12,9 @@ from pathlib import Path
 import pytest
 
 from rv_jupyter import config as rv_config
+from rv_jupyter.cluster.handle import ssh_target
 from rv_jupyter.errors import AuthFailed, CommandFailed, CommandTimeout, ConnectionLost
 from rv_jupyter.remote import Connection, SshTarget
-from rv_jupyter.session import ssh_target
 from tests.cluster.conftest import MINI
 
 

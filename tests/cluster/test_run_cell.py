@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 from IPython.core.error import UsageError
 
-from rv_jupyter.runner import RunResult
+from rv_jupyter.cells.in_allocation import RunResult
 from tests.cluster.conftest import as_admin
 
 pytestmark = pytest.mark.usefixtures("no_jobs_left")
@@ -218,7 +218,7 @@ def test_a_dropped_connection_stops_the_cell_on_the_node(  # type: ignore[no-unt
     a_shell, a_project: Path, a_config_path: Path
 ) -> None:
     import rv_jupyter
-    from rv_jupyter.background import run_sync
+    from rv_jupyter.cluster.background import run_sync
 
     alloc = a_shell.run_line_magic("rv_up", f"--mig --time 10m --new --config {a_config_path}")
     marker = Path(f"/scratch/rvtest/rv-test-drop-{os.getpid()}-{time.time_ns()}")

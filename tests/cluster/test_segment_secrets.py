@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from rv_jupyter.celljob import CellJob
+from rv_jupyter.cells.batch_job import CellJob
 from tests.cluster.conftest import as_admin
 
 pytestmark = pytest.mark.usefixtures("no_jobs_left")

@@ -20,7 +20,7 @@ from urllib.parse import urlsplit
 import pytest
 from tornado import httpclient, websocket
 
-from rv_jupyter.session import Cluster
+from rv_jupyter.cluster.handle import Cluster
 from tests.cluster.conftest import (
     OTHER_USER,
     as_admin,

@@ -9,7 +9,7 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from rv_jupyter.session import Cluster
+from rv_jupyter.cluster.handle import Cluster
 from tests.cluster import test_server
 from tests.cluster.conftest import foreign_job, wait_running
 from tests.cluster.test_server import call

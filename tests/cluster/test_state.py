@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-from rv_jupyter.session import Cluster
+from rv_jupyter.cluster.handle import Cluster
 from rv_jupyter.slurm import JobState
 from tests.cluster.conftest import rpc_count_of, rpc_counts_by_type
 

@@ -8,8 +8,8 @@ from collections.abc import Callable
 
 import pytest
 
-from rv_jupyter.background import run_sync
-from rv_jupyter.session import Cluster
+from rv_jupyter.cluster.background import run_sync
+from rv_jupyter.cluster.handle import Cluster
 from rv_jupyter.telemetry.sampler import JobSampler
 from tests.cluster.conftest import wait_running
 

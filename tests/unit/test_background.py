@@ -11,7 +11,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from rv_jupyter.background import loop, run_sync
+from rv_jupyter.cluster.background import loop, run_sync
 from rv_jupyter.errors import CommandTimeout, RvError
 
 

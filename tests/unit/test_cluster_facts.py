@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from rv_jupyter.cluster import (
+from rv_jupyter.facts import (
     COMPUTING_ID,
     GPU_TYPES,
     RemotePaths,

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from rv_jupyter.envstore import MASK, EnvStore
 from rv_jupyter.errors import ConfigError, RequestError
+from rv_jupyter.workspace.envstore import MASK, EnvStore
 
 SECRET = "hf_s3cr3t'; rm -rf ~; echo '"
 

@@ -9,12 +9,12 @@ import pytest
 
 from rv_jupyter.allocator.cost import CostEstimate
 from rv_jupyter.allocator.strategies import Shape, Strategy
-from rv_jupyter.cluster import GPU_TYPES
+from rv_jupyter.cells.in_allocation import RunResult, read_values, srun_noise
 from rv_jupyter.errors import ParseError
+from rv_jupyter.facts import GPU_TYPES
 from rv_jupyter.magics.common import echo_cut, split
 from rv_jupyter.magics.display import cancelled_text, describe, topology
 from rv_jupyter.magics.tables import CostTable, JobsFrame, hm, readable_jobs
-from rv_jupyter.runner import RunResult, read_values, srun_noise
 
 
 @pytest.mark.parametrize(

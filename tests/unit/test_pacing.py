@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from rv_jupyter.poller import FAST_S, IDLE_S, MAX_IDLE_S, next_interval
+from rv_jupyter.cluster.poller import FAST_S, IDLE_S, MAX_IDLE_S, next_interval
 
 
 def test_busy_reads_every_fast_interval() -> None:

@@ -7,10 +7,10 @@ import time
 from datetime import datetime, timezone
 from pathlib import Path
 
-from rv_jupyter.background import run_sync
+from rv_jupyter.cluster.background import run_sync
+from rv_jupyter.cluster.poller import Poller
 from rv_jupyter.errors import SshError
-from rv_jupyter.poller import Poller
-from rv_jupyter.state import ClusterState
+from rv_jupyter.slurm.state import ClusterState
 
 
 class StandInCluster:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from rv_jupyter.errors import PortClosed
-from rv_jupyter.port_choice import Target, choose_target
+from rv_jupyter.remote.port_choice import Target, choose_target
 
 NODE = "10.213.0.20"
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import pytest
 
-from rv_jupyter import background
+from rv_jupyter.cluster import background
 from rv_jupyter.server.upstream_http import AnswerTimeout, body, exchange
 from tests.unit.test_upstream_http import opened
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from rv_jupyter.shared_snapshot import SharedSnapshot
+from rv_jupyter.cluster.shared_snapshot import SharedSnapshot
 
 
 def test_a_record_stored_by_one_is_loaded_once_by_another(tmp_path: Path) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from rv_jupyter.slurm import Node, NodeState
-from rv_jupyter.state import ClusterState, gpu_availability
+from rv_jupyter.slurm.state import ClusterState, gpu_availability
 
 
 def node(name: str, parts: tuple[str, ...], state: NodeState, gtype: str | None, total: int,

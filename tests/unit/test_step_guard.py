@@ -10,7 +10,7 @@ import sys
 import time
 from pathlib import Path
 
-from rv_jupyter.runner import STEP_GUARD
+from rv_jupyter.cells.in_allocation import STEP_GUARD
 
 # Stands in for srun: writes a tick a second to a file (so the test sees whether it
 # runs on), says on stderr that SIGTERM came, and exits 7 on it.

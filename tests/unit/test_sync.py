@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 
 from rv_jupyter.errors import RequestError, RvError
-from rv_jupyter.sync import TAR_EXIT, _extract, _tar_status
-from rv_jupyter.workspace import files_to_send, tar_bytes
+from rv_jupyter.workspace.files import files_to_send, tar_bytes
+from rv_jupyter.workspace.sync import TAR_EXIT, _extract, _tar_status
 
 
 def a_tar(members: dict[str, bytes], links: dict[str, str] | None = None) -> bytes:

@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 from tornado.iostream import IOStream
 
-from rv_jupyter import background
+from rv_jupyter.cluster import background
 from rv_jupyter.remote.node_ports import End
 from rv_jupyter.server import channel_link
 from rv_jupyter.server.channel_link import ChannelLink, LinkClosed

@@ -4,16 +4,16 @@ from __future__ import annotations
 
 from rv_jupyter.allocator.cost import estimate
 from rv_jupyter.allocator.strategies import Shape, Strategy
-from rv_jupyter.cluster import GPU_TYPES
-from rv_jupyter.slurm import Allocation
+from rv_jupyter.facts import GPU_TYPES
+from rv_jupyter.slurm import SuBalance
 
 
 def test_sus_per_strategy_and_balance_after() -> None:
     a6000 = Strategy(Shape(GPU_TYPES["a6000"], 1, 2), "direct", 3 * 3600, wait_s=0)
     a100 = Strategy(Shape(GPU_TYPES["a100_80"], 1, 2), "checkpoint", 3600, total_s=6 * 3600)
     accounts = [
-        Allocation(account="lab_std", balance=10.0, raw=""),
-        Allocation(account="lab_paid", balance=10_000.0, raw=""),
+        SuBalance(account="lab_std", balance=10.0, raw=""),
+        SuBalance(account="lab_paid", balance=10_000.0, raw=""),
     ]
     est = estimate([a6000, a100], accounts, "lab_paid")
     assert [round(su, 2) for _, su in est.rows] == [round(142.73 * 2 * 3, 2), round(508.89 * 12, 2)]
@@ -27,7 +27,7 @@ def test_sus_per_strategy_and_balance_after() -> None:
 
 def test_without_an_account_the_first_is_used_and_mig_is_free() -> None:
     mig = Strategy(Shape(GPU_TYPES["mig"], 1, 1), "direct", 3600, wait_s=0)
-    est = estimate([mig], [Allocation(account="only", balance=5.0, raw="")], None)
+    est = estimate([mig], [SuBalance(account="only", balance=5.0, raw="")], None)
     assert (est.account, est.dearest, est.balance_after) == ("only", 0.0, (5.0, 5.0))
 
 

@@ -18,7 +18,7 @@ from rv_jupyter.allocator.strategies import (
     shapes,
     usable_window,
 )
-from rv_jupyter.cluster import BACKFILL_DEFAULT_WALLTIME, GPU_TYPES
+from rv_jupyter.facts import BACKFILL_DEFAULT_WALLTIME, GPU_TYPES
 
 NOW = datetime(2026, 11, 25, 12, 0, 0)
 H = 3600

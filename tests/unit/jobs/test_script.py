@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from pydantic import ValidationError
 
-from rv_jupyter.cluster import GPU_TYPES
+from rv_jupyter.facts import GPU_TYPES
 from rv_jupyter.jobs import JobSpec, cpus_per_task, memory_for, render
 from rv_jupyter.jobs.script import Checkpoint, slurm_time
 

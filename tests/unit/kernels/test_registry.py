@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from rv_jupyter.kernels import memory
+from rv_jupyter.kernels import registry
 from rv_jupyter.kernels.pending import PacedAllocator, waits_while_pending
 
 
@@ -27,8 +27,8 @@ def a_state_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Pat
 def another_process_writes(kernel_id: str) -> subprocess.Popen[str]:
     """A separate Python process that records a kernel, then stays alive until killed."""
     code = (
-        "import sys; from rv_jupyter.kernels import memory; "
-        f"memory.remember({kernel_id!r}, {{'kernel_id': {kernel_id!r}}}); "
+        "import sys; from rv_jupyter.kernels import registry; "
+        f"registry.remember({kernel_id!r}, {{'kernel_id': {kernel_id!r}}}); "
         "print('written', flush=True); sys.stdin.read()"
     )
     proc = subprocess.Popen(
@@ -39,13 +39,13 @@ def another_process_writes(kernel_id: str) -> subprocess.Popen[str]:
 
 
 def test_records_are_private_and_name_this_process(a_state_dir: Path) -> None:
-    memory.remember("k1", {"kernel_id": "k1", "phase": memory.WAITING, "tag": "rv:abcdef"})
+    registry.remember("k1", {"kernel_id": "k1", "phase": registry.WAITING, "tag": "rv:abcdef"})
     path = a_state_dir / "k1.json"
     assert oct(path.stat().st_mode & 0o777) == "0o600"
     assert oct(a_state_dir.stat().st_mode & 0o777) == "0o700"
-    (record,) = memory.remembered()
+    (record,) = registry.remembered()
     assert record["owner"]["pid"] == os.getpid()
-    assert memory.owner_alive(record)  # this process's own
+    assert registry.owner_alive(record)  # this process's own
 
 
 def test_a_record_of_a_live_process_is_its_own_until_that_process_is_killed(
@@ -53,33 +53,33 @@ def test_a_record_of_a_live_process_is_its_own_until_that_process_is_killed(
 ) -> None:
     proc = another_process_writes("k2")
     try:
-        (record,) = [r for r in memory.remembered() if r["kernel_id"] == "k2"]
+        (record,) = [r for r in registry.remembered() if r["kernel_id"] == "k2"]
         assert record["owner"]["pid"] == proc.pid
-        assert memory.owner_alive(record)  # a second server must leave it alone
-        assert memory.owner_alive(record)  # and asking does not take the lock away
+        assert registry.owner_alive(record)  # a second server must leave it alone
+        assert registry.owner_alive(record)  # and asking does not take the lock away
     finally:
         proc.send_signal(signal.SIGKILL)  # no exit handler runs: the kernel drops the lock
         proc.wait()
-    assert not memory.owner_alive(record)
+    assert not registry.owner_alive(record)
     assert not (a_state_dir / "owners" / record["owner"]["lock"]).exists()
 
 
 def test_records_without_an_owner_or_with_a_forged_one_count_as_left_behind(
     a_state_dir: Path,
 ) -> None:
-    assert not memory.owner_alive({"kernel_id": "old"})  # written by an older rv-jupyter
-    assert not memory.owner_alive({"owner": {"lock": "../../etc/passwd"}})
-    assert not memory.owner_alive({"owner": {"lock": "123-abcd.lock"}})
+    assert not registry.owner_alive({"kernel_id": "old"})  # written by an older rv-jupyter
+    assert not registry.owner_alive({"owner": {"lock": "../../etc/passwd"}})
+    assert not registry.owner_alive({"owner": {"lock": "123-abcd.lock"}})
 
 
 def test_dead_owners_locks_are_swept(a_state_dir: Path) -> None:
     proc = another_process_writes("k3")
     proc.send_signal(signal.SIGKILL)
     proc.wait()
-    memory.forget("k3")
-    memory.owner()  # this process's lock stays, whatever the sweep
-    memory.sweep_owners()
-    assert [p.name for p in (a_state_dir / "owners").iterdir()] == [memory.owner()["lock"]]
+    registry.forget("k3")
+    registry.owner()  # this process's lock stays, whatever the sweep
+    registry.sweep_owners()
+    assert [p.name for p in (a_state_dir / "owners").iterdir()] == [registry.owner()["lock"]]
 
 
 def test_a_pending_kernel_backs_off_instead_of_polling_every_two_seconds() -> None:

@@ -6,9 +6,9 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from rv_jupyter.poller import Snapshot
+from rv_jupyter.cluster.poller import Snapshot
 from rv_jupyter.slurm import Job, JobState
-from rv_jupyter.state import ClusterState
+from rv_jupyter.slurm.state import ClusterState
 from rv_jupyter.widgets import format as fmt
 
 T0 = datetime(2026, 12, 1, 16, 40, 12, tzinfo=timezone.utc)

@@ -18,10 +18,10 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from rv_jupyter.errors import PortClosed, RvError, UnknownJob
-from rv_jupyter.port_choice import Target, choose_target, is_loopback
+from rv_jupyter.remote.port_choice import Target, choose_target, is_loopback
 
 if TYPE_CHECKING:
-    from rv_jupyter.session import Cluster
+    from rv_jupyter.cluster.handle import Cluster
 
 ANSWER_TIMEOUT_S = 30.0  # the first answer waits for the step to start
 

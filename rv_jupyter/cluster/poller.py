@@ -12,7 +12,7 @@ itself changed something (a submission, a cancel): the next read comes as soon a
 interval allows, not at the end of a 2-minute back-off.
 
 Across processes: the kernels of one user on one machine (and the Jupyter server's own
-poller) share their reads through `rv_jupyter.shared_snapshot`; each poller takes a
+poller) share their reads through `rv_jupyter.cluster.shared_snapshot`; each poller takes a
 newer read made by another process instead of reading itself, and a poke in one
 process reaches them all. Why a file and not the server's REST API is said there.
 
@@ -35,14 +35,14 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from rv_jupyter import background
+from rv_jupyter.cluster import background
+from rv_jupyter.cluster.shared_snapshot import SharedSnapshot
 from rv_jupyter.errors import RvError
-from rv_jupyter.shared_snapshot import SharedSnapshot
 from rv_jupyter.slurm import JobState
 
 if TYPE_CHECKING:
-    from rv_jupyter.session import Cluster
-    from rv_jupyter.state import ClusterState
+    from rv_jupyter.cluster.handle import Cluster
+    from rv_jupyter.slurm.state import ClusterState
 
 FAST_S = 5.0
 IDLE_S = 30.0
@@ -359,7 +359,7 @@ def _to_monotonic(wall: float) -> float:
 
 
 def _snapshot_of(rec: dict[str, Any]) -> Snapshot:
-    from rv_jupyter.state import ClusterState
+    from rv_jupyter.slurm.state import ClusterState
 
     state = ClusterState.model_validate(rec["state"]) if rec.get("state") is not None else None
     read_wall = rec.get("read_wall")

@@ -14,8 +14,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from rv_jupyter import config as rv_config
-from rv_jupyter.cluster import COMPUTING_ID, LOGIN_HOST, RemotePaths
 from rv_jupyter.errors import HostKeyUnknown, RequestError
+from rv_jupyter.facts import COMPUTING_ID, LOGIN_HOST, RemotePaths
 from rv_jupyter.remote import Connection
 from rv_jupyter.remote.dial import record_host_key
 from rv_jupyter.slurm import parse_allocations
@@ -86,7 +86,7 @@ async def initialise(
         c.identity_file = identity_file
     if known_hosts is not None:
         c.known_hosts = known_hosts
-    from rv_jupyter.session import ssh_target
+    from rv_jupyter.cluster.handle import ssh_target
 
     target = ssh_target(cfg)
     report = InitReport(str(path))

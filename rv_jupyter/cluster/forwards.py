@@ -29,16 +29,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from rv_jupyter import background
+from rv_jupyter.cluster import background
 from rv_jupyter.errors import RequestError, RvError, UnknownJob
-from rv_jupyter.job_ports import JobPorts, ListeningPort
-from rv_jupyter.port_choice import Target
+from rv_jupyter.remote.job_ports import JobPorts, ListeningPort
 from rv_jupyter.remote.node_ports import NodePortListener
+from rv_jupyter.remote.port_choice import Target
 from rv_jupyter.slurm.hostlist import expand_hostlist
 from rv_jupyter.slurm.states import JobState
 
 if TYPE_CHECKING:
-    from rv_jupyter.session import Cluster
+    from rv_jupyter.cluster.handle import Cluster
 
 # Long enough to cover one page load's requests. A job that ended within it is still no
 # target: every connection asks the job itself first (job_ports.py), which fails then.

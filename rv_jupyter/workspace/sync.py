@@ -15,9 +15,9 @@ from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING
 
-from rv_jupyter.cluster import RemotePaths
 from rv_jupyter.errors import RequestError, RvError, clip
-from rv_jupyter.workspace import MAX_BYTES, tar_bytes
+from rv_jupyter.facts import RemotePaths
+from rv_jupyter.workspace.files import MAX_BYTES, tar_bytes
 
 # Pull brings back what push may send: the stream is held in memory, so it is bounded.
 PULL_MAX_BYTES = MAX_BYTES
@@ -29,7 +29,7 @@ TAR_EXIT = "rv-pull-tar-exit"
 if TYPE_CHECKING:
     import pandas as pd
 
-    from rv_jupyter.session import Cluster
+    from rv_jupyter.cluster.handle import Cluster
 
 
 @dataclass

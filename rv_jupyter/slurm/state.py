@@ -14,8 +14,8 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from rv_jupyter.cluster import gpu_type_of
-from rv_jupyter.slurm import Allocation, Job, Node, NodeState, Quota, ShareRow
+from rv_jupyter.facts import gpu_type_of
+from rv_jupyter.slurm import Job, Node, NodeState, Quota, ShareRow, SuBalance
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -91,7 +91,7 @@ class ClusterState(BaseModel):
     gpus: list[GpuAvailability] = Field(default_factory=list)
     jobs: list[Job] = Field(default_factory=list)
     fairshare: list[ShareRow] = Field(default_factory=list)
-    allocations: list[Allocation] = Field(default_factory=list)
+    allocations: list[SuBalance] = Field(default_factory=list)
     quotas: list[Quota] = Field(default_factory=list)
     # Which pieces could not be read, and why ("hdquota": "command not found").
     errors: dict[str, str] = Field(default_factory=dict)
@@ -112,7 +112,7 @@ class ClusterState(BaseModel):
 
     def allocations_frame(self) -> pd.DataFrame:
         """SU balances per account as a DataFrame."""
-        return _frame(self.allocations, Allocation)
+        return _frame(self.allocations, SuBalance)
 
     def quotas_frame(self) -> pd.DataFrame:
         """Storage quotas as a DataFrame."""

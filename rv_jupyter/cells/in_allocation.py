@@ -22,15 +22,15 @@ from typing import TYPE_CHECKING, Any
 
 from rv_jupyter.allocator.fanout import Allocator
 from rv_jupyter.allocator.request import Request
-from rv_jupyter.cluster import RemotePaths
-from rv_jupyter.envstore import EnvStore
 from rv_jupyter.errors import ConnectionLost, ParseError, RequestError, clip
+from rv_jupyter.facts import RemotePaths
 from rv_jupyter.jobs import envfiles
-from rv_jupyter.sync import push
+from rv_jupyter.workspace.envstore import EnvStore
+from rv_jupyter.workspace.sync import push
 
 if TYPE_CHECKING:
     from rv_jupyter.allocator.allocation import Allocation
-    from rv_jupyter.session import Cluster
+    from rv_jupyter.cluster.handle import Cluster
 
 # Runs the cell as __main__, then writes the requested variables as JSON; a value JSON
 # cannot hold is reported by name and type instead. An error in the cell shows the

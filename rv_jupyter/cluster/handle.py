@@ -2,7 +2,7 @@
 
 Faces (magics, widgets, the server extension) call these methods and nothing below
 them. Async methods are the core; the sync ones wrap them once through
-`rv_jupyter.background` so notebook code never needs an event loop of its own.
+`rv_jupyter.cluster.background` so notebook code never needs an event loop of its own.
 """
 
 from __future__ import annotations
@@ -17,15 +17,15 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 from rv_jupyter import config as rv_config
 from rv_jupyter import slurm
-from rv_jupyter.background import run_sync
-from rv_jupyter.cluster import RemotePaths
+from rv_jupyter.cluster.background import run_sync
 from rv_jupyter.errors import ParseError, RequestError, UnknownJob
+from rv_jupyter.facts import RemotePaths
 from rv_jupyter.remote import Completed, Connection, SshTarget
-from rv_jupyter.state import ClusterState, gpu_availability
+from rv_jupyter.slurm.state import ClusterState, gpu_availability
 
 if TYPE_CHECKING:
-    from rv_jupyter.forwards import Forwards
-    from rv_jupyter.poller import Poller
+    from rv_jupyter.cluster.forwards import Forwards
+    from rv_jupyter.cluster.poller import Poller
 
 
 @dataclass(frozen=True)
@@ -99,7 +99,7 @@ class Cluster:
         """The one poller of this cluster that every panel shares."""
         with self._registry_lock:
             if self._poller is None:
-                from rv_jupyter.poller import Poller
+                from rv_jupyter.cluster.poller import Poller
 
                 self._poller = Poller(self)
             return self._poller
@@ -109,7 +109,7 @@ class Cluster:
         """Ports of your running jobs, forwarded through this cluster's connection."""
         with self._registry_lock:
             if self._forwards is None:
-                from rv_jupyter.forwards import Forwards
+                from rv_jupyter.cluster.forwards import Forwards
 
                 self._forwards = Forwards(self)
             return self._forwards

@@ -22,15 +22,15 @@ from typing import TYPE_CHECKING, Any
 
 from rv_jupyter.allocator.fanout import Allocator, Submission
 from rv_jupyter.allocator.request import Request
-from rv_jupyter.background import run_sync
-from rv_jupyter.envstore import EnvStore
+from rv_jupyter.cells.in_allocation import PreparedCell, RunResult, prepare_cell, spread
+from rv_jupyter.cluster.background import run_sync
 from rv_jupyter.errors import ConnectionLost, RequestError
 from rv_jupyter.jobs import envfiles
-from rv_jupyter.runner import PreparedCell, RunResult, prepare_cell, spread
 from rv_jupyter.slurm import JobState, parse_sacct, parse_squeue, sacct, squeue
+from rv_jupyter.workspace.envstore import EnvStore
 
 if TYPE_CHECKING:
-    from rv_jupyter.session import Cluster
+    from rv_jupyter.cluster.handle import Cluster
 
 POLL_S = 3.0
 
