@@ -81,6 +81,16 @@ def execute(kc: Any, code: str, timeout: float = 60) -> tuple[str, dict[str, Any
     return "".join(out), reply["content"]
 
 
+def wait_output(kc: Any, msg_id: str, text: str, timeout: float = 30) -> None:
+    """Read IOPub until the request `msg_id` has printed `text`."""
+    deadline = time.monotonic() + timeout
+    seen = ""
+    while text not in seen:
+        msg = kc.get_iopub_msg(timeout=max(0.1, deadline - time.monotonic()))
+        if msg["parent_header"].get("msg_id") == msg_id and msg["msg_type"] == "stream":
+            seen += msg["content"]["text"]
+
+
 def wait_idle(kc: Any, msg_id: str, timeout: float = 30) -> None:
     """Read IOPub until the kernel reports idle after the request `msg_id`."""
     deadline = time.monotonic() + timeout
@@ -119,8 +129,8 @@ def test_kernel_runs_in_the_job_and_stops_with_it(kernels_dir: Path, a_config_pa
 
         # The stop button: interrupt_request by message; the kernel and its variables stay.
         execute(kc, "x = 41")
-        msg_id = kc.execute("import time; time.sleep(600)")
-        time.sleep(2)
+        msg_id = kc.execute("import time; print('asleep', flush=True); time.sleep(600)")
+        wait_output(kc, msg_id, "asleep")  # the interrupt must find the cell running
         km.interrupt_kernel()
         reply = kc.get_shell_msg(timeout=30)
         assert reply["parent_header"]["msg_id"] == msg_id

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import threading
 import time
 from datetime import datetime, timezone
 from pathlib import Path
@@ -21,9 +22,21 @@ class StandInCluster:
         self.delay_s = delay_s
         self.failing = False
         self.starts: list[float] = []
+        self._started = threading.Condition()
+
+    def wait_for_reads(self, n: int, timeout: float = 10) -> None:
+        """Until `n` reads have started."""
+        deadline = time.monotonic() + timeout
+        with self._started:
+            while len(self.starts) < n:
+                left = deadline - time.monotonic()
+                assert left > 0, f"only {len(self.starts)} of {n} reads started"
+                self._started.wait(left)
 
     async def astate(self) -> ClusterState:
-        self.starts.append(time.monotonic())
+        with self._started:
+            self.starts.append(time.monotonic())
+            self._started.notify_all()
         await asyncio.sleep(self.delay_s)
         if self.failing:
             raise SshError("Cannot reach stand-in: connection refused")
@@ -59,16 +72,14 @@ def test_a_read_on_demand_restarts_the_loops_timer(tmp_path: Path) -> None:
     poller = a_poller(cluster, tmp_path, fast_s=0.2, idle_s=1.0, max_idle_s=1.0)
     sub = poller.subscribe(lambda snap: None)
     try:
-        deadline = time.monotonic() + 5
-        while not cluster.starts and time.monotonic() < deadline:
-            time.sleep(0.01)
-        time.sleep(0.5)
-        run_sync(poller.afresh(max_age_s=0))  # half way through the loop's 1 s
+        cluster.wait_for_reads(1)
+        time.sleep(0.3)  # part way through the loop's 1 s
+        run_sync(poller.afresh(max_age_s=0))
         on_demand = cluster.starts[-1]
-        time.sleep(0.8)
-        assert cluster.starts[-1] == on_demand, "the loop read again within its interval"
-        time.sleep(0.6)
-        assert cluster.starts[-1] > on_demand
+        cluster.wait_for_reads(len(cluster.starts) + 1)
+        # The loop's next read comes a whole interval after the on-demand one, not at
+        # the end of the interval that was running.
+        assert cluster.starts[-1] - on_demand >= 1.0 - 0.02
     finally:
         sub.close()
 
