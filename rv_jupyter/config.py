@@ -1,7 +1,9 @@
 """`~/.rv/config.toml`, shared with the `rv` command-line tool, as pydantic models.
 
 The file belongs to the user and to `rv` as much as to us: writing it keeps keys,
-sections and comments we do not know (tomlkit edits the document in place).
+sections and comments we do not know (tomlkit edits the document in place), and reading
+it keeps them too, except one a slip away from a key of ours (`[defaults] tmie`): that is
+refused as the typo it is, since it would leave the default in force unnoticed.
 `RV_CONFIG` names another file (the mini-Rivanna's, in tests).
 """
 
@@ -55,6 +57,17 @@ class Defaults(_Section):
     # `module load` lines for every job, e.g. ["miniforge/24.11.3-py3.12", "cuda/12.8.0"].
     modules: list[str] = Field(default_factory=list)
 
+    def fill(self, **said: object) -> dict[str, object]:
+        """What the user said (None or "" is not saying), with the type, time and account
+        they left out taken from here: the one rule for a request's defaults."""
+        fields = {k: v for k, v in said.items() if v is not None and v != ""}
+        fields.setdefault("gpu_type", self.gpu_type)
+        if "time" not in fields and "time_s" not in fields:
+            fields["time"] = self.time
+        if self.account is not None:
+            fields.setdefault("account", self.account)
+        return fields
+
 
 class Paths(_Section):
     """The user's directories on the cluster (derived from the user when absent)."""
@@ -106,9 +119,12 @@ class RvConfig(BaseModel):
     kernels: Kernels = Field(default_factory=Kernels)
 
 
-SECTIONS = (
-    "connection", "defaults", "paths", "notifications", "shared", "scratch_keepalive", "kernels",
-)  # fmt: skip
+_SECTION_TYPES: dict[str, type[_Section]] = {
+    "connection": Connection, "defaults": Defaults, "paths": Paths,
+    "notifications": Notifications, "shared": Shared, "scratch_keepalive": ScratchKeepalive,
+    "kernels": Kernels,
+}  # fmt: skip
+SECTIONS = tuple(_SECTION_TYPES)
 
 
 def config_path(explicit: str | os.PathLike[str] | None = None) -> Path:
@@ -129,11 +145,51 @@ def load(path: str | os.PathLike[str] | None = None) -> RvConfig:
             + (f"\n(or unset {ENV_VAR}, which points here)" if os.environ.get(ENV_VAR) else ""),
             path=str(p),
         )
+    return parse(_read_text(p), source=str(p))
+
+
+def changed_sections(old: RvConfig, new: RvConfig) -> list[str]:
+    """The sections that differ between two configs, as [name] (what a reload logs)."""
+    names = [f"[{n}]" for n in SECTIONS if getattr(old, n) != getattr(new, n)]
+    if old.model_extra != new.model_extra:
+        names.append("sections rv does not read")
+    return names
+
+
+def _read_text(p: Path) -> str:
     try:
-        text = p.read_text(encoding="utf-8")
+        return p.read_text(encoding="utf-8")
     except OSError as exc:
         raise ConfigError(f"Cannot read the rv config {p}: {exc.strerror}.", path=str(p)) from exc
-    return parse(text, source=str(p))
+
+
+class ConfigFiles:
+    """Config files as last read: each is parsed again only when its text changed.
+
+    The text itself is compared, not the file's mtime and size: reading a config of a
+    few hundred bytes costs ~7 us against ~2 us for a stat (parsing and validating it
+    ~370 us, what every proxied request used to pay), and a stamp misses a same-size
+    edit within one timestamp tick (ext4's coarse clock, or a second on some network
+    file systems) and any tool that restores the mtime (`cp -p`, `touch -r`).
+    Not thread-safe: the caller serialises (Cluster.from_config holds its lock).
+    """
+
+    def __init__(self) -> None:
+        self._seen: dict[Path, tuple[str, RvConfig]] = {}
+
+    def read(self, path: Path) -> tuple[RvConfig, RvConfig | None]:
+        """The config at `path`, and the one it replaces if the file changed since the
+        last read (None on the first read and when nothing changed)."""
+        if not path.exists():
+            self._seen.pop(path, None)
+            return load(path), None  # raises the error that says how to create it
+        text = _read_text(path)
+        seen = self._seen.get(path)
+        if seen is not None and seen[0] == text:
+            return seen[1], None
+        cfg = parse(text, source=str(path))  # an invalid edit raises, and is read again
+        self._seen[path] = (text, cfg)
+        return cfg, None if seen is None else seen[1]
 
 
 def parse(text: str, *, source: str = "<config>") -> RvConfig:
@@ -150,9 +206,86 @@ def parse(text: str, *, source: str = "<config>") -> RvConfig:
             path=source,
         ) from exc
     try:
-        return RvConfig.model_validate(data)
+        cfg = RvConfig.model_validate(data)
     except ValidationError as exc:
         raise _explain(exc, source) from exc
+    slip = misspelt(cfg)
+    if slip is not None:
+        raise _misspelt_error(*slip, source)
+    return cfg
+
+
+def misspelt(cfg: RvConfig) -> tuple[str, str] | None:
+    """The first unknown key (`section.key`, or a section) one slip away from one rv
+    knows, with that one: a typo, which would quietly leave the default in force.
+
+    Other unknown keys are kept: the `rv` CLI shares the file and may know them. A key
+    at the top, outside any section, that a section has is reported too (a forgotten
+    `[connection]` line)."""
+    for name in cfg.model_extra or {}:
+        near = _near(name, SECTIONS)
+        if near is not None:
+            return name, near
+        owners = [s for s in SECTIONS if name in _fields(s)]
+        if owners:
+            return name, f"{owners[0]}.{name}"
+    for section in SECTIONS:
+        for key in getattr(cfg, section).model_extra or {}:
+            near = _near(key, _fields(section))
+            if near is not None:
+                return f"{section}.{key}", f"{section}.{near}"
+    return None
+
+
+def _fields(section: str) -> tuple[str, ...]:
+    return tuple(_SECTION_TYPES[section].model_fields)
+
+
+def _near(word: str, known: tuple[str, ...]) -> str | None:
+    w = word.lower().replace("-", "_")
+    return next((k for k in known if one_slip(w, k)), None)
+
+
+def one_slip(a: str, b: str) -> bool:
+    """Whether `a` is `b` with at most one letter added, dropped or changed, or two
+    neighbours swapped (the optimal string alignment distance is at most 1)."""
+    if a == b:
+        return True
+    if len(a) == len(b):
+        diff = [i for i, (x, y) in enumerate(zip(a, b, strict=True)) if x != y]
+        return len(diff) == 1 or (
+            len(diff) == 2 and diff[1] == diff[0] + 1 and a[diff[0]] == b[diff[1]]
+            and a[diff[1]] == b[diff[0]]
+        )  # fmt: skip
+    short, long = sorted((a, b), key=len)
+    if len(long) - len(short) != 1:
+        return False
+    return any(long[:i] + long[i + 1 :] == short for i in range(len(long)))
+
+
+def _misspelt_error(found: str, meant: str, source: str) -> ConfigError:
+    if "." in found:
+        section = found.partition(".")[0]
+        return ConfigError(
+            f"Unknown key `{found}` in {source}: did you mean `{meant.partition('.')[2]}`?",
+            hint=f"Rename it in [{section}] of {source}; its keys: {', '.join(_fields(section))}.",
+            path=source,
+            key=found,
+        )
+    if "." in meant:
+        section = meant.partition(".")[0]
+        return ConfigError(
+            f"`{found}` in {source} is outside any section: it belongs in [{section}].",
+            hint=f"Put a [{section}] line above it in {source}.",
+            path=source,
+            key=found,
+        )
+    return ConfigError(
+        f"Unknown section [{found}] in {source}: did you mean [{meant}]?",
+        hint=f"Rename it in {source}; rv's sections: {', '.join(SECTIONS)}.",
+        path=source,
+        key=found,
+    )
 
 
 def _explain(exc: ValidationError, source: str) -> ConfigError:

@@ -8,13 +8,19 @@
     │   ├── HostKeyError         host key not trusted
     │   │   ├── HostKeyUnknown   no entry in known_hosts (shows the fingerprint)
     │   │   └── HostKeyChanged   entry differs from what the server shows
+    │   ├── PortClosed           nothing listens on that port (as seen from the cluster)
+    │   ├── NodeLinkError        no SSH straight to a compute node (srun is used instead)
     │   ├── ConnectionLost       dropped and could not be re-established
     │   ├── CommandFailed        a remote command exited non-zero
     │   └── CommandTimeout       no answer in time (also an asyncio.TimeoutError)
     ├── RequestError             a request that is malformed or over a limit (nothing submitted)
-    └── SlurmError               what Slurm or UVA's tools told us
-        ├── ParseError           output we cannot read (shows the offending line)
-        └── SubmitRefused        sbatch refused a job (reason from Slurm)
+    │   └── UnknownJob           not one of your own (running) jobs; nothing was touched
+    ├── SlurmError               what Slurm or UVA's tools told us
+    │   ├── ParseError           output we cannot read (shows the offending line)
+    │   └── SubmitRefused        sbatch refused a job (reason from Slurm)
+    └── KernelError              a remote kernel did not start, or cannot run in its job
+
+tests/unit/test_errors.py checks this drawing against the classes.
 
 Lower-layer errors (asyncssh, OSError, pydantic) are translated once, at the
 boundary that sees them, with ``raise Mapped(...) from exc``; faces (magics,
@@ -133,6 +139,10 @@ class ParseError(SlurmError):
 
 class SubmitRefused(SlurmError):
     """sbatch refused to queue a job."""
+
+
+class KernelError(RvError):
+    """A remote kernel did not start, or cannot run in its job any more."""
 
 
 def clip(text: str, limit: int = 80) -> str:

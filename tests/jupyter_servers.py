@@ -15,6 +15,7 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import urlsplit
 
 
 def free_port() -> int:
@@ -34,6 +35,13 @@ class Server:
     def open(self, path: str) -> str:
         """A Lab URL for a file under root."""
         return f"{self.url}/lab/tree/{path}?token={self.token}"
+
+    @property
+    def address(self) -> tuple[str, int]:
+        """(host, port) the server listens on."""
+        url = urlsplit(self.url)
+        assert url.hostname and url.port, self.url
+        return url.hostname, url.port
 
 
 @contextmanager

@@ -14,7 +14,7 @@ from rv_jupyter.allocator.strategies import Strategy
 from rv_jupyter.cluster.background import run_sync
 from rv_jupyter.facts import RemotePaths
 from rv_jupyter.remote import Completed
-from rv_jupyter.slurm import Job, expand_hostlist, parse_scontrol, scontrol
+from rv_jupyter.slurm import Job, expand_hostlist, parse_scontrol, scancel, scontrol, srun
 from rv_jupyter.slurm.gres import gpus
 
 if TYPE_CHECKING:
@@ -105,14 +105,12 @@ class Allocation:
     async def arun(self, command: str | Sequence[str], *, timeout: float | None = 600) -> Completed:
         """Run a command inside the allocation (`srun --jobid --overlap`), on its first node."""
         argv = command if isinstance(command, str) else shlex.join(command)
-        srun = f"srun --jobid={shlex.quote(self.job_id)} --overlap --nodes=1 --ntasks=1 "
-        return await self.cluster.connection.run(
-            srun + "bash -c " + shlex.quote(argv), timeout=timeout, check=False
-        )
+        step = srun.step(self.job_id, ["bash", "-c", argv])
+        return await self.cluster.connection.run(step, timeout=timeout, check=False)
 
     async def acancel(self) -> None:
         """End the allocation now."""
-        await self.cluster.arun(f"scancel {shlex.quote(self.job_id)}")
+        await self.cluster.arun(scancel.command([self.job_id]))
 
     async def alogs(self, *, err: bool = False, lines: int = 200) -> str:
         """The last lines of the job's log."""

@@ -12,7 +12,6 @@ import asyncio
 import shlex
 import time
 from collections.abc import Callable
-from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from rv_jupyter.allocator.allocation import Allocation
@@ -30,7 +29,6 @@ from rv_jupyter.allocator.records import DryRun, Event, Submission
 from rv_jupyter.allocator.request import Request, compatible_types
 from rv_jupyter.allocator.strategies import MAX_STRATEGIES, Plan, Strategy, decide, shapes
 from rv_jupyter.allocator.winner import winner_step
-from rv_jupyter.cluster.handle import STATE_COMMANDS
 from rv_jupyter.errors import ConnectionLost, RequestError, SlurmError
 from rv_jupyter.facts import RemotePaths
 from rv_jupyter.jobs import JobSpec, cpus_per_task, memory_for, render
@@ -44,9 +42,11 @@ from rv_jupyter.slurm import (
     parse_squeue,
     reservations,
     sacct,
+    scancel,
     squeue,
     submit_error,
 )
+from rv_jupyter.slurm.state_reads import state_commands
 
 if TYPE_CHECKING:
     from rv_jupyter.cluster.handle import Cluster
@@ -88,11 +88,12 @@ class Allocator:
         probes = probe_commands(req, shapes(req, types))
         paths = await self._paths()
         prepare = f"mkdir -p -- {shlex.quote(paths.logs)} {shlex.quote(paths.state)}/claims"
-        head = [CLOCK_COMMAND, prepare, reservations.COMMAND, RESOLUTION_COMMAND, *STATE_COMMANDS]
+        own = [CLOCK_COMMAND, prepare, reservations.COMMAND, RESOLUTION_COMMAND]
+        head = [*own, *state_commands()]
         # In parallel: the reads and each shape's probe script are independent.
         results = await self._batch([*head, *(c for _, c in probes)], parallel=True)
         now = read_clock(results[0].stdout)
-        state = self.cluster.state_from(results[4 : len(head)])
+        state = self.cluster.state_from(results[len(own) : len(head)])
         held_by = _reservations(results[2])
         resolution = read_resolution(results[3].stdout)
         # --test-only ignores per-user caps: drop the types the user's own jobs use up.
@@ -215,12 +216,7 @@ class Allocator:
 
     async def _cancel_tagged(self, req: Request) -> list[str]:
         """Cancel every job of the request found by its tag; the ids cancelled."""
-        tag = shlex.quote(req.tag + ":")
-        sweep = (
-            f"squeue --me -h -o '%i %k' | awk -v t={tag} 'index($2, t) == 1 {{print $1}}' "
-            '| xargs -r sh -c \'scancel "$@"; echo "$@"\' sh'
-        )
-        out = await self.cluster.arun(f"{sweep}; sleep 1; {sweep}; true", timeout=30)
+        out = await self.cluster.arun(scancel.tagged_cancel(req.tag), timeout=30)
         return list(dict.fromkeys(out.split()))
 
     async def _cancel_reporting(
@@ -228,25 +224,21 @@ class Allocator:
     ) -> None:
         """Cancel the jobs, say so per job, and note which (if any) Slurm still lists."""
         ids = list(submitted)
-        listed = ",".join(ids)
         out = await self.cluster.arun(
-            "scancel " + " ".join(shlex.quote(j) for j in ids)
-            + f"; squeue -h -o %i -t PD,R,CF,S -j {shlex.quote(listed)} 2>/dev/null; true"
-        )  # fmt: skip
+            f"{scancel.command(ids)}; {squeue.listed(ids, states=('PD', 'R', 'CF', 'S'))}; true"
+        )
         self.cancelled, self.left_queued = ids, out.split()
         for job_id, s in submitted.items():
             if on_event:
                 on_event(Event(s, job_id, "cancelled"))
 
     async def _recover(self, req: Request, strategies: list[Strategy]) -> dict[str, Strategy]:
-        text = await self.cluster.arun("squeue --local --me -h -o '%i %k %P'", retry=True)
+        text = await self.cluster.arun(squeue.TAGGED, retry=True)
         out = {}
-        for line in text.splitlines():
-            job_id, tag, partition = [*line.split(), "", "", ""][:3]
-            if tag.startswith(req.tag + ":"):
-                match = next((s for s in strategies if s.shape.gpu.partition == partition), None)
-                if match:
-                    out[job_id] = match
+        for job in squeue.parse_tagged(text, req.tag):
+            match = next((s for s in strategies if s.shape.gpu.partition == job.partition), None)
+            if match:
+                out[job.job_id] = match
         if not out:
             raise SlurmError("The connection dropped while submitting and no job was queued.",
                              hint="Try again.")  # fmt: skip
@@ -367,7 +359,7 @@ class Allocator:
     ) -> Allocation:
         cmds = [squeue.command(job_ids=[winner])]
         if losers:
-            cmds.append("scancel " + " ".join(shlex.quote(j) for j in losers))
+            cmds.append(scancel.command(losers))
         results = await self._batch(cmds)
         jobs = parse_squeue(results[0].stdout)
         if not jobs:
@@ -377,16 +369,12 @@ class Allocator:
     async def _final_states(self, ids: list[str]) -> dict[str, str] | None:
         """How vanished jobs ended, from accounting; None while it has no record yet."""
         records = parse_sacct(await self.cluster.arun(sacct.command(ids, steps=False), retry=True))
-        # Ids wrap: if accounting holds older jobs with these ids, the latest one counts.
-        latest = sorted(
-            (r for r in records if r.step is None), key=lambda r: r.submit or datetime.min
-        )
-        states = {r.job_id: r.raw_state for r in latest}
+        states = sacct.final_states(records)
         # Accounting lags 5-30 s behind the controller: "no record yet" is not "failed".
         return states if all(i in states for i in ids) else None
 
     async def _cancel(self, job_ids: list[str]) -> None:
-        await self.cluster.arun("scancel " + " ".join(shlex.quote(j) for j in job_ids))
+        await self.cluster.arun(scancel.command(job_ids))
 
     # -- helpers --------------------------------------------------------------------
 

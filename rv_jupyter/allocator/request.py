@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import secrets
+from typing import TYPE_CHECKING
 
 from pydantic import (
     BaseModel,
@@ -18,6 +19,9 @@ from rv_jupyter.errors import RequestError
 from rv_jupyter.facts import GPU_TYPES, GpuType
 from rv_jupyter.facts.rivanna import MAX_GPUS_PER_USER
 from rv_jupyter.jobs.resources import MIG_MEM_GB
+
+if TYPE_CHECKING:
+    from rv_jupyter.config import Defaults
 
 _UNITS = {"s": 1, "m": 60, "min": 60, "h": 3600, "d": 86400}
 # Nothing on Rivanna runs longer than its 3-day limit; checkpoint segments may add up to
@@ -164,6 +168,12 @@ class Request(BaseModel):
             field = str(e["loc"][0])
             flag = _FLAGS.get(field, "--" + field.replace("_", "-"))
             raise RequestError(f"{flag}: {msg}.") from None
+
+    @classmethod
+    def from_config(cls, defaults: Defaults, **said: object) -> Request:
+        """A Request from what the user said, the config's [defaults] filling the rest
+        (every face builds its request here, so a default means the same everywhere)."""
+        return cls.build(**defaults.fill(**said))
 
     @model_validator(mode="after")
     def _segment_fits(self) -> Request:

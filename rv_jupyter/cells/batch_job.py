@@ -16,17 +16,17 @@ import shlex
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from rv_jupyter.allocator.fanout import Allocator, Submission
+from rv_jupyter.allocator.fanout import Allocator
+from rv_jupyter.allocator.records import Submission
 from rv_jupyter.allocator.request import Request
 from rv_jupyter.cells.in_allocation import PreparedCell, RunResult, prepare_cell, spread
 from rv_jupyter.cluster.background import run_sync
 from rv_jupyter.errors import ConnectionLost, RequestError
 from rv_jupyter.jobs import envfiles
-from rv_jupyter.slurm import JobState, parse_sacct, parse_squeue, sacct, squeue
+from rv_jupyter.slurm import JobState, parse_sacct, parse_squeue, sacct, scancel, squeue
 from rv_jupyter.workspace.envstore import EnvStore
 
 if TYPE_CHECKING:
@@ -111,9 +111,9 @@ class CellJob:
     async def _ended(self, current: str | None, workers: tuple[str, ...]) -> CellStatus:
         """Nothing queued and no exit status: accounting says how the run ended."""
         ids = [current] if current else self.job_ids
-        records = [r for r in parse_sacct(await self.cluster.arun(sacct.command(ids), retry=True))
-                   if r.step is None]  # fmt: skip
-        latest = sorted(records, key=lambda r: r.submit or datetime.min)
+        records = parse_sacct(await self.cluster.arun(sacct.command(ids), retry=True))
+        # The run's last word: the state of the job (of these) submitted last.
+        latest = list(sacct.final_records(records).values())
         state = latest[-1].raw_state if latest else "no record"
         # Cancelled by scancel before it ran, perhaps: its env file goes now.
         await envfiles.sweep(self.cluster.connection, self.cell.paths.env)
@@ -180,7 +180,7 @@ class CellJob:
         """Cancel every job of the run (siblings, the worker, a queued next segment)."""
         st = await self.astatus()
         ids = list(dict.fromkeys([*self.job_ids, *st.jobs]))
-        await self.cluster.arun("scancel " + " ".join(shlex.quote(i) for i in ids))
+        await self.cluster.arun(scancel.command(ids))
         await envfiles.sweep(self.cluster.connection, self.cell.paths.env, gone=ids)
         return ids
 

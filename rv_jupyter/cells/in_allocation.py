@@ -25,6 +25,7 @@ from rv_jupyter.allocator.request import Request
 from rv_jupyter.errors import ConnectionLost, ParseError, RequestError, clip
 from rv_jupyter.facts import RemotePaths
 from rv_jupyter.jobs import envfiles
+from rv_jupyter.slurm import srun
 from rv_jupyter.workspace.envstore import EnvStore
 from rv_jupyter.workspace.sync import push
 
@@ -274,10 +275,12 @@ def read_values(text: str, path: str) -> tuple[dict[str, Any], dict[str, str]]:
 
 def spread(nodes: int, inner: str) -> tuple[str, ...]:
     """srun's options and the task for one task per node (a torchrun-style cell)."""
-    if nodes > 1:
-        return (f"--nodes={nodes}", "--ntasks-per-node=1", "--label", "bash", "-c",
-                MULTI_NODE_ENV + inner)  # fmt: skip
-    return ("--nodes=1", "--ntasks=1", "bash", "-c", inner)
+    return (*srun.layout(nodes), *node_task(nodes, inner))
+
+
+def node_task(nodes: int, inner: str) -> tuple[str, ...]:
+    """What each node's task runs: bash, told its rank and peers if there are several."""
+    return ("bash", "-c", MULTI_NODE_ENV + inner if nodes > 1 else inner)
 
 
 async def prepare_cell(
@@ -320,14 +323,16 @@ async def run_cell(
     own = allocation is None
     try:
         if allocation is None:
-            allocation = await Allocator(cluster).allocate(request or Request())
+            asked = request or Request.from_config(cluster.config.defaults)
+            allocation = await Allocator(cluster).allocate(asked)
         await cell.deliver_env(envfiles.job_stem(allocation.job_id))
         # The secrets are read on the login node into srun's environment, which it hands
         # to every task: no file left for a second node to race the first one for.
-        cmd = cell.env_prefix() + guarded(
-            ["srun", f"--jobid={allocation.job_id}", "--overlap",
-             f"--chdir={cell.workspace}", *spread(allocation.nodes, cell.inner())]
+        step = srun.step_argv(
+            allocation.job_id, node_task(allocation.nodes, cell.inner()),
+            nodes=allocation.nodes, chdir=cell.workspace,
         )  # fmt: skip
+        cmd = cell.env_prefix() + guarded(step)
 
         def show(text: str, is_err: bool) -> None:
             if not (is_err and srun_noise(text)):

@@ -25,6 +25,7 @@ import shutil
 import tempfile
 import time
 import weakref
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -38,7 +39,8 @@ from rv_jupyter.slurm.hostlist import expand_hostlist
 from rv_jupyter.slurm.states import JobState
 
 if TYPE_CHECKING:
-    from rv_jupyter.cluster.handle import Cluster
+    from rv_jupyter.remote.connection import Connection
+    from rv_jupyter.slurm.squeue import Job
 
 # Long enough to cover one page load's requests. A job that ended within it is still no
 # target: every connection asks the job itself first (job_ports.py), which fails then.
@@ -136,8 +138,15 @@ class Forward:
 class Forwards:
     """The forwards of one cluster connection (one per process, like the connection)."""
 
-    def __init__(self, cluster: Cluster) -> None:
-        self.cluster = cluster
+    def __init__(
+        self,
+        connection: Connection,
+        jobs: Callable[[], Awaitable[Sequence[Job]]],
+        watch: Callable[[str, str], JobPorts],
+    ) -> None:
+        """`jobs()`: the user's queued and running jobs now; `watch(job_id, node)`: a
+        new watcher of a job's ports (job_ports.py)."""
+        self.connection, self._jobs, self._watch = connection, jobs, watch
         self._running: dict[str, str] = {}
         self._read_at = 0.0
         self._read_lock: asyncio.Lock | None = None
@@ -171,7 +180,7 @@ class Forwards:
             if started - self._read_at <= RUNNING_TTL_S and job_id in self._running:
                 return  # another request read it while we waited
             running: dict[str, str] = {}
-            for job in await self.cluster.ajobs():
+            for job in await self._jobs():
                 if job.state is JobState.running and job.node_list:
                     nodes = expand_hostlist(job.node_list)
                     if nodes:
@@ -239,14 +248,14 @@ class Forwards:
         async def locate() -> Target:
             return await self._watcher(job_id, node).alocate(port)
 
-        return NodePortListener(self.cluster.connection, node, port, locate=locate)
+        return NodePortListener(self.connection, node, port, locate=locate)
 
     def _watcher(self, job_id: str, node: str) -> JobPorts:
         ports = self._ports.get(job_id)
         if ports is None or ports.node != node:
             if ports is not None:
                 ports.close()
-            ports = self._ports[job_id] = JobPorts(self.cluster, job_id, node)
+            ports = self._ports[job_id] = self._watch(job_id, node)
             ports.on_end = self._watcher_ended
         return ports
 

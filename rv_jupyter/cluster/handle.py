@@ -7,51 +7,26 @@ them. Async methods are the core; the sync ones wrap them once through
 
 from __future__ import annotations
 
+import logging
 import shlex
 import threading
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
-from datetime import datetime, timezone
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import ClassVar, Literal
 
 from rv_jupyter import config as rv_config
 from rv_jupyter import slurm
 from rv_jupyter.cluster.background import run_sync
-from rv_jupyter.errors import ParseError, RequestError, UnknownJob
+from rv_jupyter.cluster.forwards import Forwards
+from rv_jupyter.cluster.poller import Poller
+from rv_jupyter.errors import RequestError, UnknownJob
 from rv_jupyter.facts import RemotePaths
 from rv_jupyter.remote import Completed, Connection, SshTarget
-from rv_jupyter.slurm.state import ClusterState, gpu_availability
+from rv_jupyter.remote.job_ports import JobPorts
+from rv_jupyter.slurm.state import ClusterState
+from rv_jupyter.slurm.state_reads import WHOAMI, assemble, state_commands
 
-if TYPE_CHECKING:
-    from rv_jupyter.cluster.forwards import Forwards
-    from rv_jupyter.cluster.poller import Poller
-
-
-@dataclass(frozen=True)
-class _Read:
-    """One command of the state batch and what to do with its output."""
-
-    name: str
-    command: str
-    parse: Callable[[str], Any]
-
-
-# `id -un` costs no Slurm RPC and tells who we are when the user comes from ~/.ssh/config.
-_WHOAMI = "id -un"
-
-
-# Every read is independent of the user name on our side (--me, -U), so the batch
-# needs no first round trip to learn it.
-_STATE_READS = (
-    _Read("sinfo", slurm.sinfo.COMMAND, slurm.parse_sinfo),
-    _Read("squeue", slurm.squeue.COMMAND, slurm.parse_squeue),
-    _Read("sshare", slurm.sshare.COMMAND, slurm.parse_sshare),
-    _Read("allocations", slurm.allocations.COMMAND, slurm.parse_allocations),
-    _Read("hdquota", slurm.hdquota.COMMAND, slurm.parse_hdquota),
-)
-# What state() runs, in one batch; other batches may include it (see state_from).
-STATE_COMMANDS = [_WHOAMI, *(r.command for r in _STATE_READS)]
+_log = logging.getLogger(__name__)
 
 
 def ssh_target(cfg: rv_config.RvConfig) -> SshTarget:
@@ -68,11 +43,26 @@ def ssh_target(cfg: rv_config.RvConfig) -> SshTarget:
     )
 
 
+ConfigChange = Literal["none", "settings", "target"]
+
+
+def config_change(old: rv_config.RvConfig, new: rv_config.RvConfig) -> ConfigChange:
+    """What an edit of the config file means for a handle made from `old`: nothing, new
+    settings for the same handle, or another cluster (host, user, port, keys), so another
+    handle with a connection of its own."""
+    if ssh_target(old) != ssh_target(new):
+        return "target"
+    return "none" if old == new else "settings"
+
+
 class Cluster:
     """A configured cluster: its config and its one shared SSH connection."""
 
     _registry: ClassVar[dict[SshTarget, Cluster]] = {}
     _registry_lock: ClassVar[threading.Lock] = threading.Lock()
+    # Every face asks for its handle on every call (the server once per proxied
+    # request): the file is parsed again only when its text changed.
+    _files: ClassVar[rv_config.ConfigFiles] = rv_config.ConfigFiles()
 
     def __init__(self, cfg: rv_config.RvConfig, *, source: str | None = None) -> None:
         self.config = cfg
@@ -85,22 +75,42 @@ class Cluster:
 
     @classmethod
     def from_config(cls, path: str | None = None) -> Cluster:
-        """The handle for the config at `path` ($RV_CONFIG, ~/.rv/config.toml); reused."""
-        cfg = rv_config.load(path)
-        target = ssh_target(cfg)
+        """The handle for the config at `path` ($RV_CONFIG, ~/.rv/config.toml); reused.
+
+        An edited file takes effect on the next call: new settings replace the handle's
+        config; another host, user or port gets a handle of its own (the old one stays
+        for whatever holds it, such as a running kernel's tunnel)."""
+        p = rv_config.config_path(path)
+        source = str(p)
         with cls._registry_lock:
-            existing = cls._registry.get(target)
-            if existing is None:
-                existing = cls._registry[target] = cls(cfg, source=str(rv_config.config_path(path)))
-            return existing
+            cfg, before = cls._files.read(p)
+            change = "none" if before is None else config_change(before, cfg)
+            target = ssh_target(cfg)
+            handle = cls._registry.get(target)
+            if handle is None:
+                handle = cls._registry[target] = cls(cfg, source=source)
+                if change == "target":
+                    _log.info(
+                        "rv config %s now names %s: a new cluster handle",
+                        source,
+                        cfg.connection.host,
+                    )
+            elif change != "none" and handle.source == source and handle.config != cfg:
+                # A handle made from another file naming the same cluster keeps its own.
+                _log.info(
+                    "rv config %s changed (%s): the handle for %s uses it now",
+                    source,
+                    ", ".join(rv_config.changed_sections(handle.config, cfg)),
+                    handle.host,
+                )
+                handle.config = cfg
+            return handle
 
     @property
     def poller(self) -> Poller:
         """The one poller of this cluster that every panel shares."""
         with self._registry_lock:
             if self._poller is None:
-                from rv_jupyter.cluster.poller import Poller
-
                 self._poller = Poller(self)
             return self._poller
 
@@ -109,10 +119,11 @@ class Cluster:
         """Ports of your running jobs, forwarded through this cluster's connection."""
         with self._registry_lock:
             if self._forwards is None:
-                from rv_jupyter.cluster.forwards import Forwards
-
-                self._forwards = Forwards(self)
+                self._forwards = Forwards(self.connection, self.ajobs, self._watch_ports)
             return self._forwards
+
+    def _watch_ports(self, job_id: str, node: str) -> JobPorts:
+        return JobPorts(self, job_id, node)
 
     @property
     def host(self) -> str:
@@ -125,7 +136,7 @@ class Cluster:
         """The user name on the cluster (from the config, else asked once)."""
         if self._user is None:
             self._user = (
-                self.config.connection.user or (await self.arun(_WHOAMI, retry=True)).strip()
+                self.config.connection.user or (await self.arun(WHOAMI, retry=True)).strip()
             )
         return self._user
 
@@ -141,32 +152,12 @@ class Cluster:
 
     async def astate(self) -> ClusterState:
         """Read the whole cluster state in one SSH round trip."""
-        results = await self.connection.batch(STATE_COMMANDS, parallel=True, retry=True)
+        results = await self.connection.batch(state_commands(), parallel=True, retry=True)
         return self.state_from(results)
 
     def state_from(self, results: Sequence[Completed]) -> ClusterState:
-        """The state from the results of STATE_COMMANDS (run in any batch of the caller's)."""
-        user = results[0].stdout.strip() or (self.config.connection.user or "?")
-        parsed: dict[str, Any] = {}
-        errors: dict[str, str] = {}
-        for read, result in zip(_STATE_READS, results[1:], strict=True):
-            try:
-                parsed[read.name] = read.parse(_checked(read, result))
-            except _Unreadable as exc:
-                errors[read.name] = str(exc)
-            except ParseError as exc:
-                errors[read.name] = exc.message
-        return ClusterState(
-            user=user,
-            host=self.host,
-            read_at=datetime.now(timezone.utc).astimezone(),
-            gpus=gpu_availability(parsed.get("sinfo", [])),
-            jobs=parsed.get("squeue", []),
-            fairshare=parsed.get("sshare", []),
-            allocations=parsed.get("allocations", []),
-            quotas=parsed.get("hdquota", []),
-            errors=errors,
-        )
+        """The state from the results of `state_commands()` (run in any batch of the caller's)."""
+        return assemble(results, host=self.host, user=self.config.connection.user)
 
     async def ajobs(self, *, all_users: bool = False) -> list[slurm.Job]:
         """Your jobs (or everyone's) as squeue shows them now."""
@@ -188,7 +179,7 @@ class Cluster:
                 hint="%rv_ps lists them; finished jobs need no cancelling.",
             )
         if targets:
-            await self.arun("scancel " + " ".join(shlex.quote(j) for j in targets))
+            await self.arun(slurm.scancel.command(targets))
             self.poller.poke()  # panels (of every process) show it gone without a back-off
             from rv_jupyter.jobs import envfiles
 
@@ -215,14 +206,14 @@ class Cluster:
     ) -> None:
         """Stream a job's rv log as it grows, until the job leaves the queue."""
         path = shlex.quote(await self._log_path(job_id, err))
-        ids = shlex.quote(job_id)
+        alive = slurm.squeue.listed([job_id])
         # Print what the log grew by every half second; ask Slurm every 2 s whether the
         # job is still there. The size is read after Slurm says it has gone, so the end
         # of the log is always printed, however loaded the machine (tail -F's timing was
         # not, and it needs inotify).
         script = (
             "n=0; i=0; while :; do "
-            f"if [ $((i % 4)) -eq 0 ]; then alive=$(squeue -h -j {ids} -o %i 2>/dev/null); fi; "
+            f"if [ $((i % 4)) -eq 0 ]; then alive=$({alive}); fi; "
             f"size=$(stat -c %s -- {path} 2>/dev/null || echo 0); "
             f'if [ "$size" -gt "$n" ]; then tail -c +$((n + 1)) -- {path} | head -c $((size - n)); '
             'n=$size; fi; [ -n "$alive" ] || break; i=$((i + 1)); sleep 0.5; done'
@@ -296,15 +287,3 @@ class Cluster:
     def close(self) -> None:
         """Close the SSH connection (blocking)."""
         run_sync(self.aclose())
-
-
-class _Unreadable(Exception):
-    """A state command failed; its reason goes into ClusterState.errors."""
-
-
-def _checked(read: _Read, result: Completed) -> str:
-    if result.exit_status != 0:
-        why = (result.stderr.strip() or result.stdout.strip()).splitlines()
-        last = why[-1] if why else "no output"
-        raise _Unreadable(f"`{read.command.split()[0]}` exited {result.exit_status}: {last}")
-    return result.stdout

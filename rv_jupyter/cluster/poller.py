@@ -25,6 +25,7 @@ import asyncio
 import concurrent.futures
 import contextlib
 import itertools
+import logging
 import math
 import os
 import threading
@@ -33,16 +34,15 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from rv_jupyter.cluster import background
 from rv_jupyter.cluster.shared_snapshot import SharedSnapshot
 from rv_jupyter.errors import RvError
 from rv_jupyter.slurm import JobState
+from rv_jupyter.slurm.state import ClusterState
 
-if TYPE_CHECKING:
-    from rv_jupyter.cluster.handle import Cluster
-    from rv_jupyter.slurm.state import ClusterState
+log = logging.getLogger(__name__)
 
 FAST_S = 5.0
 IDLE_S = 30.0
@@ -80,6 +80,17 @@ def next_interval(
 def is_busy(state: ClusterState | None) -> bool:
     """A job of the user's is pending, configuring or completing: it will change soon."""
     return state is not None and any(j.state in _BUSY for j in state.jobs)
+
+
+class StateSource(Protocol):
+    """What a poller reads: the cluster handle (or a stand-in)."""
+
+    @property
+    def target(self) -> object:
+        """Where it reads from; its repr names the record shared between processes."""
+
+    async def astate(self) -> ClusterState:
+        """Read the whole cluster state once."""
 
 
 @dataclass(frozen=True)
@@ -121,7 +132,7 @@ class Poller:
     """Reads the cluster state for all subscribers on the background loop."""
 
     def __init__(
-        self, cluster: Cluster, *, fast_s: float = FAST_S, idle_s: float = IDLE_S,
+        self, cluster: StateSource, *, fast_s: float = FAST_S, idle_s: float = IDLE_S,
         max_idle_s: float = MAX_IDLE_S, shared: bool | Path = True,
     ) -> None:  # fmt: skip
         """`shared`: True shares reads through this machine's default directory, a Path
@@ -289,7 +300,11 @@ class Poller:
         try:
             state = await self.cluster.astate()
         except Exception as err:  # any failure must leave the panels stale, not dead
-            why = str(err) if isinstance(err, RvError) else f"{type(err).__name__}: {err}"
+            if isinstance(err, RvError):  # the cluster's answer: the panels show it
+                why = str(err)
+            else:  # a bug: the panels show its name, the log its traceback
+                log.warning("rv-jupyter: reading the cluster state failed", exc_info=True)
+                why = f"{type(err).__name__}: {err}"
             failed = old.failed_at or datetime.now().astimezone()
             self.snapshot = Snapshot(old.state, why, old.read_at, failed)
         else:
@@ -308,8 +323,10 @@ class Poller:
 
     def _publish(self) -> None:
         for sub in self._visible():
-            with contextlib.suppress(Exception):  # one broken panel must not stop the rest
+            try:
                 sub.callback(self.snapshot)
+            except Exception:  # a panel's own code: one broken panel must not stop the rest
+                log.warning("rv-jupyter: a panel failed to show the state", exc_info=True)
 
     # -- the shared record -------------------------------------------------------------
 
@@ -346,7 +363,8 @@ class Poller:
                 return False  # left by a process long gone: read afresh instead
             snap = _snapshot_of(rec)
             interval = float(rec["interval"]) if rec.get("interval") is not None else None
-        except (KeyError, TypeError, ValueError):  # another version's record: ignore it
+        except (KeyError, TypeError, ValueError) as exc:  # another version's record
+            log.debug("rv-jupyter: ignored a shared state record: %r", exc)
             return False
         self._last_start = self._done_start = started
         self._interval, self.snapshot = interval, snap
@@ -359,8 +377,6 @@ def _to_monotonic(wall: float) -> float:
 
 
 def _snapshot_of(rec: dict[str, Any]) -> Snapshot:
-    from rv_jupyter.slurm.state import ClusterState
-
     state = ClusterState.model_validate(rec["state"]) if rec.get("state") is not None else None
     read_wall = rec.get("read_wall")
     failed = rec.get("failed_at")

@@ -14,7 +14,9 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from rv_jupyter.errors import RequestError, clip
 from rv_jupyter.facts.rivanna import RemotePaths
+from rv_jupyter.slurm import squeue
 
 # sbatch parses #SBATCH lines itself: no quoting helps there, so those values must be
 # plain words. A newline would start a directive of the user's choosing.
@@ -32,19 +34,33 @@ def checkpoint_buffer(segment_s: int) -> int:
     return max(CHECKPOINT_MIN_BUFFER_S, min(CHECKPOINT_BUFFER_S, segment_s // 4))
 
 
-class Checkpoint(BaseModel):
-    """Checkpoint-restart: run in segments until `total_s` of runtime is reached."""
+class _Strict(BaseModel):
+    """A frozen model that refuses, in one line naming the valid ones, fields it lacks
+    (a misspelt `acount=` would quietly submit without an account)."""
 
-    model_config = ConfigDict(frozen=True)
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _known_fields(cls, data: object) -> object:
+        unknown = [k for k in data if k not in cls.model_fields] if isinstance(data, dict) else []
+        if unknown:
+            raise RequestError(
+                f"Unknown {cls.__name__} field {clip(str(unknown[0]), 40)!r}.",
+                hint=f"Valid fields: {', '.join(sorted(cls.model_fields))}.",
+            )
+        return data
+
+
+class Checkpoint(_Strict):
+    """Checkpoint-restart: run in segments until `total_s` of runtime is reached."""
 
     total_s: int = Field(gt=0)
     buffer_s: int = Field(default=CHECKPOINT_BUFFER_S, ge=CHECKPOINT_MIN_BUFFER_S)
 
 
-class JobSpec(BaseModel):
+class JobSpec(_Strict):
     """Everything a batch script needs; defaults are the schema."""
-
-    model_config = ConfigDict(frozen=True)
 
     kind: Literal["simple", "multinode", "ray", "checkpoint"] = "simple"
     name: str
@@ -179,7 +195,7 @@ def _preamble(s: JobSpec) -> list[str]:
     lines = ["set -uo pipefail"]
     if s.claim_dir and s.tag:
         siblings = (
-            f"squeue --me -h -o '%i %k %T' | awk -v me=\"$SLURM_JOB_ID\" -v tag={q(s.tag)} "
+            f'{squeue.TAGGED} | awk -v me="$SLURM_JOB_ID" -v tag={q(s.tag)} '
             '\'index($2, tag ":") == 1 && $1 != me'
         )
         lines += [

@@ -161,7 +161,7 @@ def launch(directory: str, kernel_id: str, argv: list[str], warn_s: int = 0) -> 
     return 0
 
 
-def _write(path: str, data: dict) -> None:
+def _write(path: str, data: dict[str, object]) -> None:
     tmp = path + ".tmp"
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "w") as f:

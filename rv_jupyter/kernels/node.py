@@ -12,7 +12,8 @@ import time
 from importlib import resources
 from typing import Any
 
-from rv_jupyter.errors import SlurmError
+from rv_jupyter.errors import KernelError
+from rv_jupyter.slurm import srun
 
 KERNEL_START_S = 300  # imports from a cold parallel filesystem can take minutes
 
@@ -40,10 +41,7 @@ async def aupload_agent(cluster: Any, paths: Any) -> str:
 def srun_python(job: str, node: str, python: str) -> str:
     """`srun ... python` as a step of `job` on `node` (unbuffered: the relay's frames
     must not wait for a newline)."""
-    return (
-        f"srun --jobid={shlex.quote(job)} --overlap --nodes=1 --ntasks=1 "
-        f"-w {shlex.quote(node)} --unbuffered {python}"
-    )
+    return srun.step(job, python, node=node, unbuffered=True)
 
 
 async def alaunch_kernel(
@@ -51,7 +49,7 @@ async def alaunch_kernel(
     connection: dict[str, Any], warn_s: int, where: str,
 ) -> dict[str, Any]:  # fmt: skip
     """Start ipykernel through the agent as a step of the job; what the agent wrote of
-    it once it listens (ports, step id). SlurmError with `ended` if it did not start."""
+    it once it listens (ports, step id). KernelError with `ended` if it did not start."""
     launch = (
         f"{step} {agent} launch {shlex.quote(directory)} {shlex.quote(remote_id)} "
         f"--warn {int(warn_s)} -- {python} -m ipykernel_launcher"
@@ -76,12 +74,12 @@ async def alaunch_kernel(
             info: dict[str, Any] = json.loads(out.splitlines()[0])
             return info
         if "---" in out:
-            raise SlurmError(
+            raise KernelError(
                 f"The kernel on {where} did not start.\n" + out.split("---", 1)[1].strip()[-2000:],
                 hint="Does `kernels.python` in your rv config have ipykernel? "
                 "(`python -m pip install ipykernel` in that environment)",
                 ended="the kernel did not start",
             )
         if time.monotonic() > deadline:
-            raise SlurmError(f"The kernel on {where} did not start in {KERNEL_START_S} s.")
+            raise KernelError(f"The kernel on {where} did not start in {KERNEL_START_S} s.")
         await asyncio.sleep(0.25)

@@ -17,11 +17,13 @@ import shlex
 from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any
 
-from rv_jupyter.allocator.fanout import Allocator, Event
+from rv_jupyter.allocator.fanout import Allocator
+from rv_jupyter.allocator.records import Event
 from rv_jupyter.cluster.poller import IDLE_S, next_interval
 from rv_jupyter.errors import CommandFailed, RvError, SshError
 from rv_jupyter.kernels import registry
 from rv_jupyter.kernels.registry import RUNNING, WAITING
+from rv_jupyter.slurm import scancel, squeue
 
 if TYPE_CHECKING:
     from rv_jupyter.allocator.allocation import Allocation
@@ -121,24 +123,14 @@ class PendingStart:
         registry.forget(self.kernel_id)
 
 
-def _find_tagged(tag: str) -> str:
-    # The allocator's jobs carry "<tag>:<rank>" as their Slurm comment (see jobs/script.py).
-    t = shlex.quote(tag + ":")
-    return f"squeue --me -h -o '%i %k' | awk -v t={t} 'index($2, t) == 1 {{print $1}}'"
-
-
 async def acancel_tagged(cluster: Cluster, tag: str) -> list[str]:
     """Cancel every queued or running job of yours that carries `tag`; their ids.
 
-    Twice, a second apart, as the allocator's own sweep does: an sbatch of a dying
-    connection may still land just after the first look.
+    The allocator's own sweep (scancel.tagged_cancel): twice, a second apart, as an
+    sbatch of a dying connection may still land just after the first look.
     """
-    find = _find_tagged(tag)
-    out = await cluster.arun(
-        f'a=$({find}); [ -z "$a" ] || scancel $a; sleep 1; '
-        f'b=$({find}); [ -z "$b" ] || scancel $b; echo $a $b; true',
-        timeout=30, retry=True,  # cancelling twice is harmless
-    )  # fmt: skip
+    # Retried on a dropped connection: cancelling twice is harmless.
+    out = await cluster.arun(scancel.tagged_cancel(tag), timeout=30, retry=True)
     return sorted(set(out.split()), key=lambda j: (len(j), j))
 
 
@@ -175,8 +167,8 @@ async def acancel_left(cluster: Cluster, data: dict[str, Any]) -> list[str]:
     job = rv.get("job")
     if rv.get("allocated") and isinstance(job, str) and job.isdigit() and job not in cancelled:
         out = await cluster.arun(
-            f"squeue -h -j {job} -o %i 2>/dev/null | grep -qx {job} && scancel {job} "
-            f"&& echo {job}; true",
+            f"{squeue.listed([job])} | grep -qx {shlex.quote(job)} && "
+            f"{scancel.command([job])} && echo {shlex.quote(job)}; true",
             timeout=30, retry=True,
         )  # fmt: skip
         cancelled += out.split()

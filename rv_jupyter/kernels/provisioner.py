@@ -30,7 +30,7 @@ from jupyter_client.provisioning.provisioner_base import KernelProvisionerBase
 from traitlets import Integer, Unicode
 
 from rv_jupyter.cluster import background
-from rv_jupyter.errors import RvError, SlurmError, UnknownJob
+from rv_jupyter.errors import KernelError, RvError, UnknownJob
 from rv_jupyter.kernels import registry
 from rv_jupyter.kernels.node import alaunch_kernel, aupload_agent, srun_python
 from rv_jupyter.kernels.registry import LAUNCHING, RUNNING
@@ -180,7 +180,7 @@ class RvProvisioner(KernelProvisionerBase):
         cluster = self._cluster()
         await self._acheck(ask_slurm=True)
         if self.ended is not None:
-            raise SlurmError(f"Kernel {self.kernel_id}: {self.ended}.")
+            raise KernelError(f"Kernel {self.kernel_id}: {self.ended}.")
         self.tunnel = Tunnel(cluster.connection)
         await self.tunnel.alisten({c: int(conn[c]) for c in CHANNELS})
         agent = await aupload_agent(cluster, await self._paths(cluster))
@@ -288,7 +288,7 @@ class RvProvisioner(KernelProvisionerBase):
             except UnknownJob:
                 state = await self._final_state(cluster)
                 self.ended = f"job {self.job} ended: {state}"
-                raise SlurmError(
+                raise KernelError(
                     f"Job {self.job} has ended ({state}); this kernel cannot restart in it.",
                     hint="Pick the Rivanna kernel again (Kernel > Change Kernel) for a new job.",
                 ) from None
@@ -312,7 +312,7 @@ class RvProvisioner(KernelProvisionerBase):
                 warn_s=cluster.config.kernels.warn_before_end_min * 60,
                 where=f"{self.node} (job {self.job})",
             )  # fmt: skip
-        except SlurmError as err:
+        except KernelError as err:
             self.ended = err.context.get("ended") or self.ended
             raise
         self.remote_ports = {c: int(p) for c, p in info["ports"].items()}
@@ -347,10 +347,9 @@ class RvProvisioner(KernelProvisionerBase):
         from rv_jupyter.kernels.spec import job_name
         from rv_jupyter.slurm import expand_hostlist
 
-        d = cluster.config.defaults
-        req = Request.build(
-            gpus=self.gpus, gpu_type=self.gpu_type or d.gpu_type, time=self.time or d.time,
-            mem=self.mem or None, account=d.account, name=self.name or "rv-kernel",
+        req = Request.from_config(
+            cluster.config.defaults, gpus=self.gpus, gpu_type=self.gpu_type, time=self.time,
+            mem=self.mem, name=self.name or "rv-kernel",
         )  # fmt: skip
         if not self.name:  # made of plain words only: no need to validate it again
             name = job_name(self._notebook, gpus=req.gpus, gpu_type=req.gpu_type)
@@ -377,9 +376,11 @@ class RvProvisioner(KernelProvisionerBase):
         cluster = self._cluster()
         paths = await self._paths(cluster)
         file = shlex.quote(f"{paths.kernels}/{self._remote_id}")
-        squeue = f"squeue -h -j {shlex.quote(self.job or '0')} -o %T 2>/dev/null"
+        from rv_jupyter.slurm import squeue
+
+        state = squeue.state_of(self.job or "0") if ask_slurm else "echo RUNNING"
         out = await cluster.arun(
-            f"cat {file}.exit 2>/dev/null; echo; " + (squeue if ask_slurm else "echo RUNNING")
+            f"cat {file}.exit 2>/dev/null; echo; " + state
             + "; true", retry=True,
         )  # fmt: skip
         lines = [ln for ln in out.splitlines() if ln.strip()]
@@ -401,16 +402,17 @@ class RvProvisioner(KernelProvisionerBase):
             records = parse_sacct(await cluster.arun(sacct.command([self.job or "0"]), retry=True))
         except RvError:
             return "state unknown"
-        jobs = [r for r in records if r.step is None]
-        return jobs[-1].raw_state if jobs else "no accounting record yet"
+        return sacct.final_states(records).get(self.job or "0", "no accounting record yet")
 
     async def _asignal(self, name: str) -> None:
         if not self.job or self.step is None:
             return
         cluster = self._cluster()
-        target = shlex.quote(f"{self.job}.{self.step}")
+        from rv_jupyter.slurm import scancel
+
+        target = scancel.command([f"{self.job}.{self.step}"], signal=name, quiet=True)
         try:
-            await cluster.arun(f"scancel --quiet --signal={name} {target}; true", timeout=30)
+            await cluster.arun(f"{target}; true", timeout=30)
         except RvError as err:
             self.log.warning("rv-jupyter: could not signal the kernel: %s", err)
         if name in ("KILL", "TERM"):
@@ -430,6 +432,8 @@ class RvProvisioner(KernelProvisionerBase):
             await self.tunnel.aclose()
             self.tunnel = None
         if self.allocated and self.job:
-            await cluster.arun(f"scancel {shlex.quote(self.job)}; true")
+            from rv_jupyter.slurm import scancel
+
+            await cluster.arun(f"{scancel.command([self.job])}; true")
         self._remote_id = None
         registry.forget(self.kernel_id)

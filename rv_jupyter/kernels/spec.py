@@ -149,10 +149,10 @@ def install_from_config(
     """Install a Rivanna kernelspec, the config's defaults filling what is not given."""
     from rv_jupyter import config as rv_config
 
-    cfg = rv_config.load(config)
+    filled = rv_config.load(config).defaults.fill(gpu_type=gpu_type, time=time)
     spec = kernel_json(
-        gpus=gpus, gpu_type=gpu_type or cfg.defaults.gpu_type, time=time or cfg.defaults.time,
-        mem=mem, job_id=job_id, rv_config=str(rv_config.config_path(config).resolve()),
+        gpus=gpus, gpu_type=str(filled["gpu_type"]), time=str(filled["time"]), mem=mem,
+        job_id=job_id, rv_config=str(rv_config.config_path(config).resolve()),
     )  # fmt: skip
     return install(spec, kernels_dir or user_kernels_dir(), replace=replace), spec
 

@@ -21,7 +21,6 @@ Runs on the background loop, like the SSH connection it uses.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import functools
 import itertools
 import logging
@@ -30,6 +29,7 @@ import time
 from typing import TYPE_CHECKING, Any
 
 from rv_jupyter.errors import NodeLinkError
+from rv_jupyter.remote.failures import STREAM_ENDED
 from rv_jupyter.remote.splice import splice
 
 if TYPE_CHECKING:
@@ -130,12 +130,14 @@ class Tunnel:
             while data := await reader.read(1 << 16):
                 proc.stdin.write(HEAD.pack(b"D", conn, len(data)) + data)
                 await proc.stdin.drain()
-        except (OSError, Exception):
-            pass
+        except STREAM_ENDED as exc:  # the client or the relay went: ZMQ reconnects
+            log.debug("rv-jupyter: kernel connection %d ended: %r", conn, exc)
         finally:
             if self._writers.pop(conn, None) is not None and self._proc is proc:
-                with contextlib.suppress(Exception):
+                try:
                     proc.stdin.write(HEAD.pack(b"C", conn, 0))
+                except STREAM_ENDED as exc:  # the relay is gone: nothing left to tell
+                    log.debug("rv-jupyter: relay gone before connection %d closed: %r", conn, exc)
             w.close()
 
     async def _splice(self, reader: Any, w: Any, r_reader: Any, r_writer: Any) -> None:
@@ -149,8 +151,10 @@ class Tunnel:
     def _drop_direct(self) -> None:
         for pair in list(self._direct):
             for writer in pair:
-                with contextlib.suppress(Exception):
+                try:
                     writer.close()
+                except STREAM_ENDED as exc:  # closing what already broke
+                    log.debug("rv-jupyter: closing a kernel connection: %r", exc)
         self._direct.clear()
 
     async def _relay(self) -> Any:
@@ -178,8 +182,8 @@ class Tunnel:
                 elif kind == b"C":
                     self._writers.pop(conn, None)
                     w.close()
-        except (asyncio.IncompleteReadError, OSError, Exception):
-            pass
+        except STREAM_ENDED as exc:  # the relay ended or a client went: connections reopen
+            log.debug("rv-jupyter: kernel relay ended: %r", exc)
         finally:
             if self._proc is proc:
                 self._drop_relay()
@@ -187,8 +191,10 @@ class Tunnel:
     def _drop_relay(self) -> None:
         proc, self._proc = self._proc, None
         if proc is not None:
-            with contextlib.suppress(Exception):
+            try:
                 proc.close()
+            except STREAM_ENDED as exc:  # closing what already broke
+                log.debug("rv-jupyter: closing the kernel relay: %r", exc)
         for w in self._writers.values():
             w.close()
         self._writers.clear()

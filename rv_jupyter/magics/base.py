@@ -35,17 +35,17 @@ class RvMagicsBase(Magics):
     def _request(self, args: Any, cluster: Cluster, name: str = "rv") -> Any:
         from rv_jupyter.allocator.request import Request
 
-        d = cluster.config.defaults
-        return Request.build(
-            gpus=1 if args.gpu is None else args.gpu,
-            gpu_type="mig" if args.mig else (args.type or d.gpu_type),
-            time=args.time or d.time,
+        return Request.from_config(
+            cluster.config.defaults,
+            gpus=args.gpu,
+            gpu_type="mig" if args.mig else args.type,
+            time=args.time,
             mem=args.mem,
             vram_gb=args.vram,
             nodes=args.nodes,
             checkpoint=args.checkpoint,
             segment=args.segment,
-            account=args.account or d.account,
+            account=args.account,
             name=name,
         )
 

@@ -8,11 +8,11 @@ import os
 import re
 import shlex
 from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
+from IPython.core import magic as ipy_magic
 from IPython.core import magic_arguments as ipy_args
 from IPython.core.error import UsageError
-from IPython.core.magic_arguments import argument
 
 from rv_jupyter.errors import RvError, clip
 
@@ -29,13 +29,25 @@ class HelpFormatter(ipy_args.MagicHelpFormatter):
     `%rv_up?` showed as a stray first line)."""
 
     def add_usage(self, usage: Any, actions: Any, groups: Any, prefix: str | None = None) -> None:
-        super().add_usage(usage, actions, groups, "Usage: %")
+        super().add_usage(usage, actions, groups, "Usage: %")  # type: ignore[no-untyped-call]
 
 
 class _Arguments:
     def __call__(self, fn: Any) -> Any:
         fn.argcmd_kwds = {"formatter_class": HelpFormatter}
-        return ipy_args.magic_arguments()(fn)
+        return ipy_args.magic_arguments()(fn)  # type: ignore[no-untyped-call]
+
+
+# IPython's decorators carry no types: these keep each magic's own signature for mypy.
+line_magic = cast("Callable[[F], F]", ipy_magic.line_magic)
+cell_magic = cast("Callable[[F], F]", ipy_magic.cell_magic)
+C = TypeVar("C", bound=type)
+magics_class = cast("Callable[[C], C]", ipy_magic.magics_class)
+
+
+def argument(*args: Any, **kwargs: Any) -> Callable[[F], F]:
+    """IPython's `@argument(...)` (argparse's add_argument arguments)."""
+    return cast("Callable[[F], F]", ipy_args.argument(*args, **kwargs))  # type: ignore[no-untyped-call]
 
 
 def magic_arguments() -> _Arguments:

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     import pandas as pd
 
-    from rv_jupyter.allocator.fanout import Event
+    from rv_jupyter.allocator.records import Event
 
 
 class Progress:
@@ -18,7 +18,7 @@ class Progress:
         from IPython.display import display
 
         self._rows: dict[str, Event] = {}
-        self._handle = display(_Note("probing the queue…"), display_id=True)
+        self._handle = display(_Note("probing the queue…"), display_id=True)  # type: ignore[no-untyped-call]
 
     def update(self, event: Event) -> None:
         self._rows[event.strategy.key] = event

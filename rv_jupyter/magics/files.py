@@ -6,10 +6,17 @@ from __future__ import annotations
 from typing import Any
 
 from IPython.core.error import UsageError
-from IPython.core.magic import Magics, line_magic, magics_class
-from IPython.core.magic_arguments import argument
+from IPython.core.magic import Magics
 
-from rv_jupyter.magics.common import CONFIG_HELP, magic_arguments, parse_argstring, user_errors
+from rv_jupyter.magics.common import (
+    CONFIG_HELP,
+    argument,
+    line_magic,
+    magic_arguments,
+    magics_class,
+    parse_argstring,
+    user_errors,
+)
 
 
 def connect(config: str | None) -> Any:

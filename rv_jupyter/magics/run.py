@@ -5,13 +5,14 @@ from __future__ import annotations
 from typing import Any
 
 from IPython.core.error import UsageError
-from IPython.core.magic import cell_magic, magics_class
-from IPython.core.magic_arguments import argument
 
 from rv_jupyter.magics.base import RvMagicsBase
 from rv_jupyter.magics.common import (
     Cancelled,
+    argument,
+    cell_magic,
     magic_arguments,
+    magics_class,
     parse_argstring,
     request_args,
     user_errors,

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from IPython.core.magic import line_magic, magics_class
-from IPython.core.magic_arguments import argument
-
 from rv_jupyter.magics.base import RvMagicsBase
 from rv_jupyter.magics.common import (
     CONFIG_HELP,
+    argument,
+    line_magic,
     magic_arguments,
+    magics_class,
     parse_argstring,
     user_errors,
 )

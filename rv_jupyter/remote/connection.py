@@ -24,18 +24,10 @@ from rv_jupyter.errors import (
 )
 from rv_jupyter.remote.batch import Completed, build_script, new_token, split_output
 from rv_jupyter.remote.dial import open_connection
+from rv_jupyter.remote.failures import DROPPED
 from rv_jupyter.remote.node_ports import NodePortListener
 from rv_jupyter.remote.nodes import NodeLinks
 from rv_jupyter.remote.target import SshTarget
-
-# What "the connection went away" looks like from asyncssh and the socket layer.
-DROPPED = (
-    asyncssh.ConnectionLost,
-    asyncssh.DisconnectError,
-    BrokenPipeError,
-    ConnectionResetError,
-    EOFError,
-)
 
 
 class Connection:

@@ -13,12 +13,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-import shlex
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from rv_jupyter.errors import PortClosed, RvError, UnknownJob
 from rv_jupyter.remote.port_choice import Target, choose_target, is_loopback
+from rv_jupyter.slurm import srun
 
 if TYPE_CHECKING:
     from rv_jupyter.cluster.handle import Cluster
@@ -197,9 +197,8 @@ class JobPorts:
 
     async def _start(self) -> None:
         self.starts += 1
-        command = (
-            f"srun --jobid={shlex.quote(self.job_id)} --overlap --nodes=1 --ntasks=1 "
-            f"-w {shlex.quote(self.node)} -J rv-ports python3 -u -c {shlex.quote(_WATCHER)}"
+        command = srun.step(
+            self.job_id, ["python3", "-u", "-c", _WATCHER], node=self.node, name="rv-ports"
         )
         try:
             proc = await self.cluster.connection.open_process(command)

@@ -12,23 +12,36 @@ from __future__ import annotations
 
 import asyncio
 import functools
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 import asyncssh
 
 from rv_jupyter.errors import ConnectionLost, NodeLinkError, PortClosed
+from rv_jupyter.remote.batch import Completed
+from rv_jupyter.remote.dial import connect_options, reason, resolve
+from rv_jupyter.remote.failures import DROPPED
 from rv_jupyter.remote.known_hosts import KnownHosts
-
-if TYPE_CHECKING:
-    from rv_jupyter.remote.connection import Connection
+from rv_jupyter.remote.target import SshTarget
 
 CLUSTER_KNOWN_HOSTS = ("/etc/ssh/ssh_known_hosts", "~/.ssh/known_hosts")
+
+
+class Login(Protocol):
+    """What node links need of the login connection they are tunnelled through."""
+
+    target: SshTarget
+
+    async def alogin(self) -> asyncssh.SSHClientConnection:
+        """The open login connection."""
+
+    async def run(self, command: str, *, check: bool = ..., retry: bool = ...) -> Completed:
+        """Run one command on the login node."""
 
 
 class NodeLinks:
     """The SSH connections of one login connection into its cluster's nodes."""
 
-    def __init__(self, login: Connection) -> None:
+    def __init__(self, login: Login) -> None:
         self.login = login
         self.connects = 0
         self._links: dict[str, asyncssh.SSHClientConnection] = {}
@@ -53,8 +66,6 @@ class NodeLinks:
     async def _channel(self, node: str, port: int, how: Any) -> Any:
         """Raises NodeLinkError when the node cannot be reached this way, PortClosed when
         nothing listens there, ConnectionLost when the connection fails on the way."""
-        from rv_jupyter.remote.connection import DROPPED
-
         link = await self._link(node)
         try:
             return await how(link)("127.0.0.1", port)
@@ -98,8 +109,6 @@ class NodeLinks:
         self._links, self._lock = {}, asyncio.Lock()
 
     async def _link(self, node: str) -> asyncssh.SSHClientConnection:
-        from rv_jupyter.remote.dial import connect_options, reason, resolve
-
         login = await self.login.alogin()
         if self._lock is None:
             self._lock = asyncio.Lock()

@@ -9,7 +9,13 @@ and are kept; text that cannot be read raises `ParseError` showing the line.
     module       command                                  parser -> result
     sinfo        sinfo.COMMAND                            parse_sinfo -> Table[Node]
     squeue       squeue.COMMAND, squeue.command(...)      parse_squeue -> Table[Job]
+                 squeue.TAGGED (a request's jobs)         parse_tagged -> [TaggedJob]
+                 squeue.tagged_ids / listed / state_of    (ids or a state, one a line)
     sacct        sacct.command(job_ids, user=...)         parse_sacct -> Table[AcctRecord]
+                                                          final_states -> {job id: state}
+    scancel      scancel.command(ids, signal=, quiet=)    (prints nothing)
+                 scancel.tagged_cancel(tag)               (the ids it cancelled)
+    srun         srun.step(job_id, command, node=...)     (the step's own output)
     sshare       sshare.COMMAND, sshare.command(user=)    parse_sshare -> Table[ShareRow]
     scontrol     show_job_command / show_node_command     parse_scontrol -> [ScontrolRecord]
     sbatch       (sbatch --parsable <script>)             parse_sbatch -> job id; submit_error
@@ -26,9 +32,11 @@ from rv_jupyter.slurm import (
     hdquota,
     sacct,
     sbatch,
+    scancel,
     scontrol,
     sinfo,
     squeue,
+    srun,
     sshare,
     test_only,
 )
@@ -36,7 +44,7 @@ from rv_jupyter.slurm._table import Table, frame
 from rv_jupyter.slurm.allocations import SuBalance, parse_allocations
 from rv_jupyter.slurm.hdquota import Quota, parse_hdquota
 from rv_jupyter.slurm.hostlist import expand_hostlist
-from rv_jupyter.slurm.sacct import AcctRecord, parse_sacct
+from rv_jupyter.slurm.sacct import AcctRecord, final_states, parse_sacct
 from rv_jupyter.slurm.sbatch import parse_sbatch, submit_error
 from rv_jupyter.slurm.scontrol import ScontrolRecord, parse_scontrol
 from rv_jupyter.slurm.sinfo import Node, parse_sinfo
@@ -60,6 +68,7 @@ __all__ = [
     "TestOnlyResult",
     "allocations",
     "expand_hostlist",
+    "final_states",
     "frame",
     "hdquota",
     "job_state",
@@ -78,9 +87,11 @@ __all__ = [
     "parse_timestamp",
     "sacct",
     "sbatch",
+    "scancel",
     "scontrol",
     "sinfo",
     "squeue",
+    "srun",
     "sshare",
     "submit_error",
     "test_only",

@@ -10,7 +10,7 @@ sacct looks back to the epoch (otherwise only to midnight), so old jobs are foun
 from __future__ import annotations
 
 import shlex
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING
 
@@ -114,6 +114,26 @@ def parse_sacct(text: str) -> _table.Table[AcctRecord]:
             )
         )
     return out
+
+
+def final_records(records: Iterable[AcctRecord]) -> dict[str, AcctRecord]:
+    """Each job's own record (no steps), the newest where one id has several.
+
+    Job ids wrap around (MaxJobId, then 1 again), and `sacct -j` looks back to the
+    epoch, so one id may hold records of several jobs: the one submitted last is the
+    job asked about. A record with no submit time counts as the oldest; of records
+    submitted in the same second, sacct's last one counts. A job with no record is
+    absent, not failed: accounting lags the controller by 5-30 s. Ordered by submit
+    time, oldest first.
+    """
+    jobs = sorted((r for r in records if r.step is None), key=lambda r: r.submit or datetime.min)
+    newest = {r.job_id: r for r in jobs}
+    return dict(sorted(newest.items(), key=lambda kv: kv[1].submit or datetime.min))
+
+
+def final_states(records: Iterable[AcctRecord]) -> dict[str, str]:
+    """Each job's state as sacct prints it (`CANCELLED by 1001`), from `final_records`."""
+    return {job_id: r.raw_state for job_id, r in final_records(records).items()}
 
 
 def to_frame(records: list[AcctRecord]) -> pd.DataFrame:

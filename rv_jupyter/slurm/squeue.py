@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import shlex
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
@@ -39,6 +40,67 @@ def command(*, job_ids: Sequence[str] = (), user: str | None = None, everyone: b
     who = f" -u {shlex.quote(user)}" if user else ("" if job_ids or everyone else " --me")
     ids = f" -j {shlex.quote(','.join(job_ids))}" if job_ids else ""
     return f"{_PREFIX}{who}{ids} -O {FIELDS}"
+
+
+# The brief reads below print no header (-h) and plain `%` fields split on spaces; -o
+# with no width never cuts a value. None of their fields holds a space: ids, states,
+# partitions and rv's comment `<tag>:<rank>` (an empty comment prints as `(null)`, so
+# no column goes missing).
+_BRIEF = "squeue --local -h"
+# id, comment, state, partition: what the readers of a request's jobs need (the
+# fan-out's recovery, the sweep, a job script's look at its siblings).
+TAGGED_FORMAT = "%i %k %T %P"
+# Your jobs, one a line, as TAGGED_FORMAT (`parse_tagged` keeps those of one request).
+TAGGED = f"{_BRIEF} --me -o {shlex.quote(TAGGED_FORMAT)}"
+
+
+def tagged_ids(tag: str) -> str:
+    """Shell text printing the ids, one a line, of your jobs whose comment starts `tag:`.
+
+    Filtered on the login node (awk's `index`, a plain prefix test, not a pattern), so
+    a sweep needs no round trip between finding its jobs and cancelling them.
+    """
+    prefix = shlex.quote(tag + ":")
+    return f"{TAGGED} | awk -v t={prefix} 'index($2, t) == 1 {{print $1}}'"
+
+
+@dataclass(frozen=True)
+class TaggedJob:
+    """One job of a request, as TAGGED lists it."""
+
+    job_id: str
+    rank: int | None  # the strategy's rank after the tag (`rv:ab12:0`)
+    state: JobState
+    partition: str
+
+
+def parse_tagged(text: str, tag: str) -> list[TaggedJob]:
+    """The jobs in TAGGED output whose comment is `<tag>:<rank>` (others skipped)."""
+    out = []
+    for line in text.splitlines():
+        job_id, comment, state, partition = [*line.split(), "", "", "", ""][:4]
+        if not comment.startswith(tag + ":"):
+            continue
+        rank = comment[len(tag) + 1 :]
+        out.append(
+            TaggedJob(job_id, int(rank) if rank.isdigit() else None, job_state(state)[0], partition)
+        )
+    return out
+
+
+def listed(job_ids: Sequence[str], *, states: Sequence[str] = ()) -> str:
+    """Shell text printing which of `job_ids` squeue still lists (in `states`, if given).
+
+    Prints nothing, never fails, for ids Slurm has forgotten: squeue refuses a `-j` of
+    only unknown ids ("Invalid job id specified"), which here means none is listed.
+    """
+    only = f" -t {shlex.quote(','.join(states))}" if states else ""
+    return f"{_BRIEF} -o %i{only} -j {shlex.quote(','.join(job_ids))} 2>/dev/null"
+
+
+def state_of(job_id: str) -> str:
+    """Shell text printing a job's state (`RUNNING`...), or nothing once squeue forgot it."""
+    return f"{_BRIEF} -o %T -j {shlex.quote(job_id)} 2>/dev/null"
 
 
 class Job(_table.Record):

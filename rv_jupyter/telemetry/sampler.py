@@ -16,14 +16,14 @@ import asyncio
 import contextlib
 import logging
 import re
-import shlex
 import time
 from collections import deque
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from rv_jupyter.errors import RvError
+from rv_jupyter.errors import RvError, UnknownJob
 from rv_jupyter.remote.lines import read_lines, read_rest
+from rv_jupyter.slurm import srun
 from rv_jupyter.slurm.hostlist import expand_hostlist
 from rv_jupyter.slurm.states import JobState
 from rv_jupyter.telemetry.nvidia_smi import GpuRow, parse_compute_apps, parse_query_gpu
@@ -57,10 +57,7 @@ def step_command(job_id: str, node: str, interval_s: float) -> str:
     )
     # `read` returns when the channel's stdin closes: then both loops go.
     body = f"{gpu} & g=$!; {apps} & a=$!; read _ || :; kill $g $a 2>/dev/null; wait"
-    return (
-        f"srun --jobid={shlex.quote(job_id)} --overlap --nodes=1 --ntasks=1 "
-        f"-w {shlex.quote(node)} sh -c {shlex.quote(body)}"
-    )
+    return srun.step(job_id, ["sh", "-c", body], node=node)
 
 
 @dataclass(frozen=True)
@@ -105,7 +102,11 @@ class JobSampler:
         async with self._lock:
             self._watchers += 1
             if self._watchers == 1:
-                await self._start()
+                try:
+                    await self._start()
+                except BaseException:
+                    self._watchers -= 1  # not watching: the next caller tries afresh
+                    raise
 
     async def aunwatch(self) -> None:
         """One watcher fewer; the last one stops the sampling (the steps end on the nodes)."""
@@ -203,7 +204,7 @@ class JobSampler:
         jobs = {j.job_id: j for j in await self.cluster.ajobs()}
         job = jobs.get(self.job_id)
         if job is None or job.state is not JobState.running or not job.node_list:
-            raise RvError(
+            raise UnknownJob(
                 f"Job {self.job_id} is not one of your running jobs.",
                 hint="GPU telemetry needs a running job; %rv_ps lists yours.",
             )

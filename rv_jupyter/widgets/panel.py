@@ -91,7 +91,7 @@ class JobRow:
             close_tree(widget)
 
 
-class Panel(w.VBox):
+class Panel(w.VBox):  # type: ignore[misc]  # ipywidgets has no types
     """Live cluster status for one notebook output area."""
 
     def __init__(self, cluster: Cluster, *, poller: Poller | None = None, **kwargs: Any) -> None:

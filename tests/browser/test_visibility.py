@@ -31,10 +31,11 @@ def _wait_for_lines(path: Path, lines: list[str], timeout: float = 30) -> None:
 
 
 def test_scrolled_away_or_behind_another_tab_is_hidden(a_lab, a_page) -> None:  # type: ignore[no-untyped-def]
-    nb = nbformat.v4.new_notebook()
+    nb = nbformat.v4.new_notebook()  # type: ignore[no-untyped-call]
     nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3"}
-    nb.cells = [nbformat.v4.new_code_cell(PROBE), nbformat.v4.new_code_cell(TALL)]
-    nbformat.write(nb, a_lab.root / "probe.ipynb")
+    cells = [nbformat.v4.new_code_cell(PROBE), nbformat.v4.new_code_cell(TALL)]  # type: ignore[no-untyped-call]
+    nb.cells = cells
+    nbformat.write(nb, a_lab.root / "probe.ipynb")  # type: ignore[no-untyped-call]
     page = a_page
     console: list[str] = []
     page.on("console", lambda m: console.append(f"{m.type}: {m.text}"))

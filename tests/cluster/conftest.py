@@ -134,7 +134,7 @@ def a_shell():  # type: ignore[no-untyped-def]
     from IPython import get_ipython
     from IPython.testing.globalipapp import start_ipython
 
-    shell = start_ipython() or get_ipython()
+    shell = start_ipython() or get_ipython()  # type: ignore[no-untyped-call]
     shell.run_line_magic("load_ext", "rv")
     return shell
 

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import secrets
 from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -87,8 +89,8 @@ def test_no_window_before_the_reservation_says_when_it_could_start(
 
 
 def test_the_dry_run_says_what_the_window_is_and_why(
-    a_shell, a_config_path, a_reservation: Callable[[int, str], str]
-) -> None:  # type: ignore[no-untyped-def]
+    a_shell: Any, a_config_path: Path, a_reservation: Callable[[int, str], str]
+) -> None:
     name = a_reservation(40, "udc-v100-1")
     plan = a_shell.run_line_magic(
         "rv_up", f"--type v100 --time 8h --dry-run --config {a_config_path}"

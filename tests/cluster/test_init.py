@@ -6,6 +6,7 @@ import re
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from IPython.core.error import UsageError
@@ -34,10 +35,10 @@ def a_bashrc_of_their_own() -> Iterator[str]:
 
 
 def test_first_run_shows_the_fingerprint_then_trusts_it_only_when_given(
-    a_shell,
+    a_shell: Any,
     a_config: rv_config.RvConfig,
     tmp_path: Path,
-    a_bashrc_of_their_own: str,  # type: ignore[no-untyped-def]
+    a_bashrc_of_their_own: str,
 ) -> None:
     conf = tmp_path / "config.toml"
     conf.write_text('[rv_cli_only]\nkeep = "me"\n')

@@ -8,6 +8,7 @@ import re
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from jupyter_client.manager import KernelManager
@@ -73,7 +74,8 @@ def test_interrupting_the_cell_cancels_everything_submitted_and_says_so_in_one_l
     block(a_cluster, "gpu-a6000", "a6000", 8, nodes=2)
     run(kc, "%load_ext rv")
     msg_id = kc.execute("%rv_up --gpu 8 --type a6000 --time 10m --name interrupted")
-    errors, shown = [], []
+    errors: list[dict[str, Any]] = []
+    shown: list[str] = []
     # Pending: the progress table lists the queued jobs (the submission is over).
     while not any("pending" in text for text in shown):
         try:

@@ -20,11 +20,33 @@ from jupyter_client.manager import AsyncKernelManager, KernelManager
 
 from rv_jupyter import config as rv_config
 from rv_jupyter.errors import RvError
+from rv_jupyter.kernels.provisioner import RvProvisioner
+from rv_jupyter.kernels.tunnel import Tunnel
 from rv_jupyter.kernels.spec import install, kernel_json
 from tests.cluster.conftest import as_admin
 from tests.cluster.test_allocator import block
 
 pytestmark = pytest.mark.usefixtures("no_jobs_left", "a_kernel_registry")
+
+
+def rv(km: KernelManager | AsyncKernelManager) -> RvProvisioner:
+    """The kernel's provisioner: rv's (the kernelspec names it)."""
+    assert isinstance(km.provisioner, RvProvisioner), km.provisioner
+    return km.provisioner
+
+
+def tunnel_of(km: KernelManager | AsyncKernelManager) -> Tunnel:
+    """The started kernel's tunnel."""
+    tunnel = rv(km).tunnel
+    assert tunnel is not None, "the kernel has no tunnel: not started?"
+    return tunnel
+
+
+def job_of(km: KernelManager | AsyncKernelManager) -> str:
+    """The started kernel's job id."""
+    job = rv(km).job
+    assert job, "the kernel has no job: not started?"
+    return job
 
 
 @pytest.fixture
@@ -120,11 +142,11 @@ def test_kernel_runs_in_the_job_and_stops_with_it(kernels_dir: Path, a_config_pa
         assert as_admin("squeue", "-h", "-j", job, "-o", "%j").strip() == "rv-k-1x-mig"
         assert host == "udc-mig-1"
         assert cuda == "0"
-        assert km.provisioner.node == host
+        assert rv(km).node == host
         # Its traffic goes by SSH into the node, not through srun's slow stdio.
-        assert km.provisioner.tunnel.transport == "ssh"
-        assert km.provisioner.tunnel.relays_started == 0
-        connection = km.provisioner.tunnel.connection
+        assert tunnel_of(km).transport == "ssh"
+        assert tunnel_of(km).relays_started == 0
+        connection = tunnel_of(km).connection
         assert connection.nodes.linked == [host]
 
         # The stop button: interrupt_request by message; the kernel and its variables stay.
@@ -186,7 +208,7 @@ def test_the_key_is_in_no_command_line_script_or_log(
                 except OSError:
                     pass
         assert not [c for c in cmdlines if key in c]
-        job = km.provisioner.job
+        job = job_of(km)
         scripts = as_admin("scontrol", "write", "batch_script", job, "-")
         assert key not in scripts
         leftovers = subprocess.run(
@@ -214,21 +236,21 @@ async def test_a_pending_start_shows_why_and_cancels_cleanly(  # type: ignore[no
     spec = kernel_json(gpus=1, gpu_type="a40", time="20m", rv_config=str(a_config_path))
     ksm = KernelSpecManager(kernel_dirs=[str(kernels_dir)])
     km = AsyncKernelManager(kernel_name=install(spec, kernels_dir).name, kernel_spec_manager=ksm)
-    start = asyncio.create_task(km.start_kernel())
+    start: asyncio.Future[None] = asyncio.ensure_future(km.start_kernel())
     deadline = time.monotonic() + 60
-    while not (km.provisioner and "pending" in km.provisioner.status):
+    while not (km.provisioner and "pending" in rv(km).status):
         assert not start.done(), start
         assert time.monotonic() < deadline, "the start never showed the queued job"
         await asyncio.sleep(0.3)
     assert rv_kernel_jobs("PD"), "the kernel's job should be queued"
-    info = km.provisioner.info()
+    info = rv(km).info()
     assert info["pending"] is True and "gpu-a40" in info["status"]
     await asyncio.sleep(3)
     assert not start.done(), "a queued job is not a timeout"
     # The registry has the start (for a server that outlives this process) and its job.
     pending = json.loads((a_kernel_registry / f"{km.kernel_id}.json").read_text())
     assert pending["phase"] == "waiting" and pending["jobs"] == rv_kernel_jobs("PD")
-    assert km.provisioner.cancel_start()
+    assert rv(km).cancel_start()
     with pytest.raises(RvError, match="cancelled"):
         await start
     assert rv_kernel_jobs() == []
@@ -242,7 +264,7 @@ async def test_a_pending_start_shows_why_and_cancels_cleanly(  # type: ignore[no
     kc.start_channels()
     try:
         await kc.wait_for_ready(timeout=120)
-        assert km2.provisioner.node == "udc-a40-1"
+        assert rv(km2).node == "udc-a40-1"
     finally:
         kc.stop_channels()
         await km2.shutdown_kernel(now=False)
@@ -305,7 +327,7 @@ def test_a_job_ended_from_outside_is_said_with_slurms_state(
     km, kc = start(kernels_dir, spec)
     km.autorestart = False  # observe the end itself, not the restarter's attempt
     try:
-        job = km.provisioner.job
+        job = job_of(km)
         msg_id = kc.execute("import time; time.sleep(300)")
         time.sleep(2)
         as_admin("scancel", job)
@@ -324,7 +346,7 @@ def test_a_job_ended_from_outside_is_said_with_slurms_state(
         while km.is_alive():
             assert time.monotonic() < deadline, "the kernel still counts as alive"
             time.sleep(1)
-        assert km.provisioner.ended in (
+        assert rv(km).ended in (
             f"job {job} ended: CANCELLED by 0", "the kernel exited",
         )  # fmt: skip
         with pytest.raises(RvError, match=rf"Job {job} has ended \(CANCELLED"):
@@ -363,7 +385,7 @@ def test_a_dropped_connection_does_not_lose_the_kernel(
     spec = kernel_json(gpus=1, gpu_type="mig", time="20m", rv_config=str(a_config_path))
     with running(kernels_dir, spec) as (km, kc):
         execute(kc, "kept = 'still here'")
-        links = km.provisioner.tunnel.connection.nodes.connects
+        links = tunnel_of(km).connection.nodes.connects
         # The network drops: every SSH session of the test user ends (login and node).
         subprocess.run(["pkill", "-KILL", "-f", "^sshd: rvtest"], check=False)
         time.sleep(2)
@@ -375,8 +397,8 @@ def test_a_dropped_connection_does_not_lose_the_kernel(
             except Exception:
                 assert time.monotonic() < deadline, "the kernel did not come back"
         assert out == "still here\n"
-        assert km.provisioner.tunnel.connection.nodes.connects > links
-        assert km.provisioner.tunnel.transport == "ssh"
+        assert tunnel_of(km).connection.nodes.connects > links
+        assert tunnel_of(km).transport == "ssh"
 
 
 def test_without_ssh_to_the_node_the_kernel_goes_through_srun(
@@ -393,7 +415,7 @@ def test_without_ssh_to_the_node_the_kernel_goes_through_srun(
     spec = kernel_json(gpus=1, gpu_type="mig", time="20m", rv_config=str(config))
     with running(kernels_dir, spec) as (km, kc):
         out, reply = execute(kc, "import os; print(os.environ['SLURM_JOB_ID'])")
-        assert reply["status"] == "ok" and out.strip() == km.provisioner.job
-        tunnel = km.provisioner.tunnel
+        assert reply["status"] == "ok" and out.strip() == rv(km).job
+        tunnel = tunnel_of(km)
         assert tunnel.transport == "srun" and tunnel.relays_started >= 1
-        assert km.provisioner.info()["transport"] == "srun"
+        assert rv(km).info()["transport"] == "srun"

@@ -9,6 +9,7 @@ import subprocess
 import threading
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 from IPython.core.error import UsageError
@@ -32,10 +33,10 @@ def a_project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 
 def test_a_python_cell_runs_on_a_gpu_node_and_values_come_back(
-    a_shell,
+    a_shell: Any,
     a_project: Path,
     a_config_path: Path,
-    capsys: pytest.CaptureFixture[str],  # type: ignore[no-untyped-def]
+    capsys: pytest.CaptureFixture[str],
 ) -> None:
     cell = (
         "import os, socket, helper\n"

@@ -15,6 +15,7 @@ import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit
 
 import pytest
@@ -41,7 +42,7 @@ class Reply:
     body: bytes
     headers: http.client.HTTPMessage
 
-    def json(self):  # type: ignore[no-untyped-def]
+    def json(self) -> Any:
         return json.loads(self.body)
 
 
@@ -50,8 +51,7 @@ def call(
     headers: dict[str, str] | None = None,
 ) -> Reply:  # fmt: skip
     """One HTTP request to the server, redirects not followed."""
-    url = urlsplit(server.url)
-    conn = http.client.HTTPConnection(url.hostname, url.port, timeout=60)
+    conn = http.client.HTTPConnection(*server.address, timeout=60)
     all_headers = dict(headers or {})
     if token:
         all_headers["Authorization"] = f"token {server.token}"
@@ -156,7 +156,7 @@ def test_a_slow_download_is_not_buffered_by_the_server(
     job_id, port = a_web_job
     url = urlsplit(a_server.url)
     rss_before = rss_mb(a_server.proc.pid)
-    sock = socket.create_connection((url.hostname, url.port), timeout=30)
+    sock = socket.create_connection(a_server.address, timeout=30)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 64 << 10)
     sock.sendall(
         f"GET /rv/proxy/{job_id}/{port}/bytes?mb=400 HTTP/1.1\r\nHost: {url.netloc}\r\n"
@@ -187,7 +187,7 @@ def test_long_streams_do_not_hold_up_other_requests(
     streams = []
     try:
         for _ in range(72):
-            sock = socket.create_connection((url.hostname, url.port), timeout=30)
+            sock = socket.create_connection(a_server.address, timeout=30)
             sock.sendall(
                 f"GET /rv/proxy/{job_id}/{port}/stream HTTP/1.1\r\nHost: {url.netloc}\r\n"
                 f"Authorization: token {a_server.token}\r\n\r\n".encode()

@@ -5,13 +5,13 @@ from __future__ import annotations
 import http.client
 import json
 import time
-from urllib.parse import urlsplit
+from typing import Any
 
 import pytest
 
 from rv_jupyter.cluster.handle import Cluster
 from tests.cluster import test_server
-from tests.cluster.conftest import foreign_job, wait_running
+from tests.cluster.conftest import as_admin, foreign_job, wait_running
 from tests.cluster.test_server import call
 from tests.jupyter_servers import Server
 
@@ -49,18 +49,23 @@ def test_gpus_of_a_job_as_json_after_authentication(a_server: Server, a_cluster:
     assert call(a_server, "GET", f"{path}?since=soon").status == 400
     # Someone else's job is not yours to watch.
     theirs = foreign_job()
-    assert call(a_server, "GET", f"/rv/api/jobs/{theirs}/gpus").status in (400, 404, 500)
+    try:
+        refused = call(a_server, "GET", f"/rv/api/jobs/{theirs}/gpus")
+        assert refused.status == 404 and b"not one of your running jobs" in refused.body
+        # Refused once, it stays refused (a failed start must not count as a watcher).
+        assert call(a_server, "GET", f"/rv/api/jobs/{theirs}/gpus").status == 404
+    finally:
+        as_admin("scancel", theirs)
 
 
 def test_gpu_samples_stream_as_server_sent_events(a_server: Server, a_cluster: Cluster) -> None:
     job = a_gpu_job(a_cluster)
-    url = urlsplit(a_server.url)
-    conn = http.client.HTTPConnection(url.hostname, url.port, timeout=30)
+    conn = http.client.HTTPConnection(*a_server.address, timeout=30)
     conn.request("GET", f"/rv/api/jobs/{job}/gpus/stream",
                  headers={"Authorization": f"token {a_server.token}"})  # fmt: skip
     resp = conn.getresponse()
     assert resp.status == 200 and resp.headers["Content-Type"] == "text/event-stream"
-    events = []
+    events: list[list[dict[str, Any]]] = []  # each: one row per GPU
     while len(events) < 2:
         line = resp.readline().decode()
         if line.startswith("data: "):

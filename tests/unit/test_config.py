@@ -110,3 +110,127 @@ def test_save_creates_a_private_file_and_writes_only_what_differs(tmp_path: Path
     assert "[notifications]" not in text
     assert config.load(p).connection.user == "abs6bd"
     assert not [f for f in p.parent.iterdir() if f.name.startswith(".config.")]
+
+
+@pytest.mark.parametrize(
+    ("text", "key", "meant"),
+    [
+        ('[defaults]\ntmie = "1h"\n', "defaults.tmie", "did you mean `time`?"),
+        ('[defaults]\ngpu-type = "a40"\n', "defaults.gpu-type", "did you mean `gpu_type`?"),
+        ('[defaults]\naccont = "lab"\n', "defaults.accont", "did you mean `account`?"),
+        ('[connection]\nusr = "abs6bd"\n', "connection.usr", "did you mean `user`?"),
+        ("[kernels]\nPython = 'python3'\n", "kernels.Python", "did you mean `python`?"),
+        ('[defualts]\ntime = "1h"\n', "defualts", "did you mean [defaults]?"),
+        ("[scratch_keepalve]\nenabled = false\n", "scratch_keepalve", "[scratch_keepalive]"),
+        ('user = "abs6bd"\n[connection]\n', "user", "it belongs in [connection]"),
+    ],
+)
+def test_a_misspelt_key_is_refused_naming_the_one_meant(
+    tmp_path: Path, text: str, key: str, meant: str
+) -> None:
+    p = tmp_path / "config.toml"
+    p.write_text(text)
+    with pytest.raises(ConfigError) as err:
+        config.load(p)
+    assert meant in err.value.message and str(p) in err.value.message
+    assert "\n" not in err.value.message
+    assert err.value.context["key"] == key
+
+
+def test_the_error_for_a_misspelt_key_lists_the_sections_keys() -> None:
+    with pytest.raises(ConfigError) as err:
+        config.parse('[defaults]\ntmie = "1h"\n')
+    assert err.value.hint is not None
+    assert "account, gpu_type, time, partition, modules" in err.value.hint
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "[defaults]\nfuture_knob = 3\n",  # a key of the rv CLI's, far from any of ours
+        '[connection]\nalias_note = "x"\n',
+        "[rv_cli_only]\ntmie = 1\n",  # sections rv does not read are not checked
+        "colour = 'blue'\n",
+    ],
+)
+def test_keys_far_from_rvs_own_are_kept_for_the_rv_cli(text: str) -> None:
+    config.parse(text)
+
+
+@pytest.mark.parametrize(
+    ("a", "b", "slip"),
+    [
+        ("time", "time", True),
+        ("tmie", "time", True),  # neighbours swapped
+        ("tim", "time", True),  # dropped
+        ("timee", "time", True),  # added
+        ("tine", "time", True),  # changed
+        ("emit", "time", False),
+        ("ti", "time", False),
+        ("timer_s", "time", False),
+        ("hosts", "host", True),
+        ("future_knob", "user", False),
+    ],
+)
+def test_one_slip(a: str, b: str, slip: bool) -> None:
+    assert config.one_slip(a, b) is slip
+    assert config.one_slip(b, a) is slip
+
+
+@pytest.mark.parametrize(
+    ("said", "filled"),
+    [
+        ({}, {"gpu_type": "a6000", "time": "1:00:00", "account": "mylab_paid"}),
+        (
+            {"gpus": None, "gpu_type": "", "time": None, "account": None, "mem": None},
+            {"gpu_type": "a6000", "time": "1:00:00", "account": "mylab_paid"},
+        ),
+        (
+            {"gpus": 2, "gpu_type": "a40", "time": "2h", "account": "other"},
+            {"gpus": 2, "gpu_type": "a40", "time": "2h", "account": "other"},
+        ),
+        (
+            {"time_s": 600, "checkpoint": False},
+            {"time_s": 600, "checkpoint": False, "gpu_type": "a6000", "account": "mylab_paid"},
+        ),
+    ],
+)
+def test_defaults_fill_what_the_user_did_not_say(
+    said: dict[str, object], filled: dict[str, object]
+) -> None:
+    d = config.Defaults(gpu_type="a6000", time="1:00:00", account="mylab_paid")
+    assert d.fill(**said) == filled
+
+
+def test_no_default_account_leaves_the_account_unsaid() -> None:
+    assert config.Defaults().fill(gpus=1) == {"gpus": 1, "gpu_type": "any", "time": "2:59:00"}
+
+
+def test_config_files_parse_again_only_when_the_text_changed(tmp_path: Path) -> None:
+    p = tmp_path / "config.toml"
+    p.write_text(A_FILE)
+    files = config.ConfigFiles()
+    first, before = files.read(p)
+    assert before is None
+    same, before = files.read(p)
+    assert same is first and before is None
+    p.write_text(A_FILE.replace("a6000", "a40"))
+    changed, before = files.read(p)
+    assert changed.defaults.gpu_type == "a40" and before is first
+    assert config.changed_sections(first, changed) == ["[defaults]"]
+
+
+@pytest.mark.parametrize(
+    ("edit", "sections"),
+    [
+        ("", []),
+        ('[paths]\nscratch = "/s"\n', ["[paths]"]),
+        ("[other]\nx = 1\n", ["sections rv does not read"]),
+    ],
+)
+def test_changed_sections(edit: str, sections: list[str]) -> None:
+    assert config.changed_sections(config.parse(A_FILE), config.parse(A_FILE + edit)) == sections
+
+
+def test_every_section_of_the_model_is_checked_and_written() -> None:
+    assert tuple(config.RvConfig.model_fields) == config.SECTIONS

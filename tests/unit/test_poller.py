@@ -44,7 +44,7 @@ class StandInCluster:
 
 
 def a_poller(cluster: StandInCluster, tmp_path: Path, **intervals: float) -> Poller:
-    return Poller(cluster, shared=tmp_path, **intervals)  # type: ignore[arg-type]
+    return Poller(cluster, shared=tmp_path, **intervals)
 
 
 def test_concurrent_on_demand_reads_join_the_one_in_flight(tmp_path: Path) -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from rv_jupyter.allocator.fanout import Event
+from rv_jupyter.allocator.records import Event
 from rv_jupyter.allocator.request import Request
 from rv_jupyter.magics.display import _Note, _StrategyTable
 from tests.unit.allocator.test_strategies import plan

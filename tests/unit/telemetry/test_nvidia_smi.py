@@ -17,7 +17,7 @@ WITH_UNITS = (Path(__file__).parent / "data" / "query_gpu.h200.txt").read_text()
 
 def test_units_are_dropped_and_rows_keep_their_order() -> None:
     rows = parse_query_gpu(WITH_UNITS, FIELDS)
-    assert [r.text("uuid")[-1] for r in rows] == ["1", "0"]  # not re-sorted
+    assert [(r.text("uuid") or "")[-1:] for r in rows] == ["1", "0"]  # not re-sorted
     busy = rows[0]
     assert busy.number("utilization.gpu") == 97.0 and busy.number("memory.used") == 130013
     assert busy.number("power.draw") == 612.40 and busy.text("name") == "NVIDIA H200"
