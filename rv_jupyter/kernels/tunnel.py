@@ -12,6 +12,10 @@ local kernel) carry each ZMQ connection to it one of two ways:
   five. Slurm's stdio forwarding holds small writes back (~40 ms per reply), so this is
   only the fallback; the direct way is tried again after a while.
 
+Both ways join the local socket with the same protocol pair as forwarded job ports
+(remote/joiner.py): bytes go straight from one end's transport to the other's, and a
+slow reader on either side holds the sender back.
+
 If a channel drops (network, laptop asleep), open connections close, ZMQ reconnects by
 itself, and the next connection opens a new way: the kernel on the node never notices.
 
@@ -30,13 +34,16 @@ from typing import TYPE_CHECKING, Any
 
 from rv_jupyter.errors import NodeLinkError
 from rv_jupyter.remote.failures import STREAM_ENDED
-from rv_jupyter.remote.splice import splice
+from rv_jupyter.remote.joiner import End
 
 if TYPE_CHECKING:
     from rv_jupyter.remote.connection import Connection
 
 HEAD = struct.Struct("!cII")  # agent.py's frame header: kind, connection id, length
 SRUN_FOR_S = 300.0  # after SSH to the node failed, how long to use the relay before retrying
+# Bytes queued towards the relay before the local socket is read no more: ZMQ messages
+# are small, so this is only reached by a large transfer over a slow link.
+RELAY_BACKLOG = 1 << 20
 log = logging.getLogger(__name__)
 
 
@@ -52,19 +59,23 @@ class Tunnel:
         self.relays_started = 0
         self.transport = "none"  # "ssh" or "srun": how the last connection went
         self._srun_until = 0.0
-        self._direct: set[Any] = set()
+        self._locals: set[End] = set()  # every local connection still open
         self._servers: list[asyncio.Server] = []
+        self._tasks: set[asyncio.Task[None]] = set()
         self._proc: Any = None
         self._reader_task: asyncio.Task[None] | None = None
-        self._writers: dict[int, asyncio.StreamWriter] = {}
+        self._legs: dict[int, End] = {}  # relay connection id -> its relay-side end
+        self._held: set[int] = set()  # relay connections whose local socket is full
+        self._resumed = asyncio.Event()
         self._ids = itertools.count(1)
         self._lock = asyncio.Lock()
 
     async def alisten(self, channels: dict[str, int]) -> dict[str, int]:
         """Listen on 127.0.0.1 for each channel (port 0: any free one); the bound ports."""
+        loop = asyncio.get_running_loop()
         for name, port in channels.items():
-            server = await asyncio.start_server(
-                functools.partial(self._accept, name), "127.0.0.1", port
+            server = await loop.create_server(
+                functools.partial(self._local_end, name), "127.0.0.1", port
             )
             self._servers.append(server)
             self.local[name] = server.sockets[0].getsockname()[1]
@@ -77,7 +88,7 @@ class Tunnel:
         if node:
             self.connection.nodes.hold(node)
         self._drop_relay()
-        self._drop_direct()
+        self._drop_local()
 
     async def aclose(self) -> None:
         """Stop listening and end the relay (the kernel itself is not touched)."""
@@ -85,7 +96,7 @@ class Tunnel:
             server.close()
         self._servers.clear()
         self._drop_relay()
-        self._drop_direct()
+        self._drop_local()
         self._let_node_go()
 
     def _let_node_go(self) -> None:
@@ -95,67 +106,59 @@ class Tunnel:
 
     # -- internals ----------------------------------------------------------------------
 
-    async def _accept(
-        self, name: str, reader: asyncio.StreamReader, w: asyncio.StreamWriter
-    ) -> None:
+    def _local_end(self, name: str) -> End:
+        return End(on_made=functools.partial(self._accepted, name), on_lost=self._locals.discard)
+
+    def _accepted(self, name: str, local: End) -> None:
+        local.transport.pause_reading()  # until the far end is there to take the bytes
+        self._locals.add(local)
+        task = asyncio.ensure_future(self._attach(name, local))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _attach(self, name: str, local: End) -> None:
         port = self.remote.get(name)
         if port is None or self.relay_command is None:
-            w.close()  # no kernel yet: ZMQ will retry
+            local.transport.close()  # no kernel yet: ZMQ will retry
             return
         if self.node and time.monotonic() >= self._srun_until:
             try:
-                remote = await self.connection.nodes.open(self.node, port)
+                _, far = await self.connection.nodes.create(End, self.node, port)
             except NodeLinkError as exc:
                 log.warning("rv-jupyter: kernel traffic goes through srun (slower): %s", exc)
                 self._srun_until = time.monotonic() + SRUN_FOR_S
             except Exception as exc:  # a passing failure: ZMQ reconnects and we try again
                 log.info("rv-jupyter: no way to the kernel on %s now: %s", self.node, exc)
-                w.close()
+                local.transport.close()
                 return
             else:
                 self.transport = "ssh"
-                await self._splice(reader, w, *remote)
+                _join(local, far)
                 return
         try:
             proc = await self._relay()
         except Exception as exc:  # the relay could not start: the client retries later
             log.warning("rv-jupyter: kernel relay did not start: %s", exc)
-            w.close()
+            local.transport.close()
             return
         self.transport = "srun"
         conn = next(self._ids)
-        self._writers[conn] = w
-        proc.stdin.write(HEAD.pack(b"O", conn, len(str(port))) + str(port).encode())
+        leg = End()
+        leg.transport = _RelayLeg(self, proc, conn, local)
+        self._legs[conn] = leg
         try:
-            while data := await reader.read(1 << 16):
-                proc.stdin.write(HEAD.pack(b"D", conn, len(data)) + data)
-                await proc.stdin.drain()
-        except STREAM_ENDED as exc:  # the client or the relay went: ZMQ reconnects
-            log.debug("rv-jupyter: kernel connection %d ended: %r", conn, exc)
-        finally:
-            if self._writers.pop(conn, None) is not None and self._proc is proc:
-                try:
-                    proc.stdin.write(HEAD.pack(b"C", conn, 0))
-                except STREAM_ENDED as exc:  # the relay is gone: nothing left to tell
-                    log.debug("rv-jupyter: relay gone before connection %d closed: %r", conn, exc)
-            w.close()
+            proc.stdin.write(HEAD.pack(b"O", conn, len(str(port))) + str(port).encode())
+        except STREAM_ENDED as exc:  # the relay went meanwhile: ZMQ reconnects
+            log.debug("rv-jupyter: relay gone before connection %d opened: %r", conn, exc)
+            self._legs.pop(conn, None)
+            local.transport.close()
+            return
+        _join(local, leg)
 
-    async def _splice(self, reader: Any, w: Any, r_reader: Any, r_writer: Any) -> None:
-        pair = (w, r_writer)
-        self._direct.add(pair)
-        try:
-            await splice(reader, w, r_reader, r_writer)
-        finally:
-            self._direct.discard(pair)
-
-    def _drop_direct(self) -> None:
-        for pair in list(self._direct):
-            for writer in pair:
-                try:
-                    writer.close()
-                except STREAM_ENDED as exc:  # closing what already broke
-                    log.debug("rv-jupyter: closing a kernel connection: %r", exc)
-        self._direct.clear()
+    def _drop_local(self) -> None:
+        for local in list(self._locals):
+            local.transport.close()  # its connection_lost closes the far end too
+        self._locals.clear()
 
     async def _relay(self) -> Any:
         async with self._lock:
@@ -171,18 +174,22 @@ class Tunnel:
     async def _demux(self, proc: Any) -> None:
         try:
             while True:
+                # A local socket that cannot take more holds the relay back (it carries
+                # every channel, so all wait: as a TCP connection would).
+                while self._held:
+                    self._resumed.clear()
+                    await self._resumed.wait()
                 kind, conn, n = HEAD.unpack(await proc.stdout.readexactly(HEAD.size))
                 data = await proc.stdout.readexactly(n) if n else b""
-                w = self._writers.get(conn)
-                if w is None:
+                leg = self._legs.get(conn)
+                if leg is None:
                     continue
                 if kind == b"D":
-                    w.write(data)
-                    await w.drain()
+                    leg.data_received(data)
                 elif kind == b"C":
-                    self._writers.pop(conn, None)
-                    w.close()
-        except STREAM_ENDED as exc:  # the relay ended or a client went: connections reopen
+                    self._legs.pop(conn, None)
+                    leg.transport.ended_by_relay()
+        except STREAM_ENDED as exc:  # the relay ended: connections reopen
             log.debug("rv-jupyter: kernel relay ended: %r", exc)
         finally:
             if self._proc is proc:
@@ -190,11 +197,93 @@ class Tunnel:
 
     def _drop_relay(self) -> None:
         proc, self._proc = self._proc, None
+        legs, self._legs = list(self._legs.values()), {}
+        self._held.clear()
+        self._resumed.set()
+        for leg in legs:
+            leg.transport.ended_by_relay()
         if proc is not None:
             try:
                 proc.close()
             except STREAM_ENDED as exc:  # closing what already broke
                 log.debug("rv-jupyter: closing the kernel relay: %r", exc)
-        for w in self._writers.values():
-            w.close()
-        self._writers.clear()
+
+
+def _join(local: End, far: End) -> None:
+    """Pair the two ends and let the local socket be read."""
+    local.peer, far.peer = far, local
+    if local.transport.is_closing():
+        far.transport.close()
+    else:
+        local.transport.resume_reading()
+
+
+class _RelayLeg:
+    """One local connection's way through the relay, as a transport for its End: what is
+    written goes out as the agent's frames; closing sends the agent a close frame."""
+
+    def __init__(self, tunnel: Tunnel, proc: Any, conn: int, local: End) -> None:
+        self.tunnel, self.proc, self.conn, self.local = tunnel, proc, conn, local
+        self._closed = False
+        self._draining = False
+
+    def write(self, data: bytes) -> None:
+        if self._closed:
+            return
+        try:
+            self.proc.stdin.write(HEAD.pack(b"D", self.conn, len(data)) + data)
+        except STREAM_ENDED as exc:  # the relay went: the connection ends, ZMQ reconnects
+            log.debug("rv-jupyter: relay gone under connection %d: %r", self.conn, exc)
+            self.ended_by_relay()
+            return
+        channel = self.proc.stdin.channel
+        if not self._draining and channel.get_write_buffer_size() > RELAY_BACKLOG:
+            self._draining = True
+            self.local.transport.pause_reading()
+            task = asyncio.ensure_future(self._drain())
+            self.tunnel._tasks.add(task)
+            task.add_done_callback(self.tunnel._tasks.discard)
+
+    async def _drain(self) -> None:
+        try:
+            await self.proc.stdin.drain()
+        except STREAM_ENDED as exc:
+            log.debug("rv-jupyter: relay gone under connection %d: %r", self.conn, exc)
+        finally:
+            self._draining = False
+            if not self._closed and not self.local.transport.is_closing():
+                self.local.transport.resume_reading()
+
+    def write_eof(self) -> None:
+        self.close()  # the agent's frames have no half-close: the connection ends
+
+    def close(self) -> None:
+        """The local side ended: tell the agent, then end the local socket."""
+        if self._closed:
+            return
+        self._closed = True
+        t = self.tunnel
+        if t._legs.pop(self.conn, None) is not None and t._proc is self.proc:
+            try:
+                self.proc.stdin.write(HEAD.pack(b"C", self.conn, 0))
+            except STREAM_ENDED as exc:  # the relay is gone: nothing left to tell
+                log.debug("rv-jupyter: relay gone before connection %d closed: %r", self.conn, exc)
+        self.local.transport.close()
+
+    def ended_by_relay(self) -> None:
+        """The agent closed the connection (or the relay ended): end the local socket."""
+        self._closed = True
+        self.resume_reading()
+        self.local.flush()
+        self.local.transport.close()
+
+    def is_closing(self) -> bool:
+        return self._closed
+
+    def pause_reading(self) -> None:
+        self.tunnel._held.add(self.conn)
+
+    def resume_reading(self) -> None:
+        self.tunnel._held.discard(self.conn)
+        if not self.tunnel._held:
+            self.tunnel._resumed.set()

@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 from tornado.iostream import IOStream
 
 from rv_jupyter.cluster import background
-from rv_jupyter.remote.node_ports import End
+from rv_jupyter.remote.joiner import End
 
 if TYPE_CHECKING:
     from rv_jupyter.remote.node_ports import NodePortListener

@@ -21,8 +21,8 @@ from jupyter_client.manager import AsyncKernelManager, KernelManager
 from rv_jupyter import config as rv_config
 from rv_jupyter.errors import RvError
 from rv_jupyter.kernels.provisioner import RvProvisioner
-from rv_jupyter.kernels.tunnel import Tunnel
 from rv_jupyter.kernels.spec import install, kernel_json
+from rv_jupyter.kernels.tunnel import Tunnel
 from tests.cluster.conftest import as_admin
 from tests.cluster.test_allocator import block
 

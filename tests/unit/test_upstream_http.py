@@ -14,7 +14,7 @@ import pytest
 from tornado.iostream import IOStream
 
 from rv_jupyter.cluster import background
-from rv_jupyter.remote.node_ports import End
+from rv_jupyter.remote.joiner import End
 from rv_jupyter.server import channel_link
 from rv_jupyter.server.channel_link import ChannelLink, LinkClosed
 from rv_jupyter.server.upstream_http import BadAnswer, body, read_head, request_head
