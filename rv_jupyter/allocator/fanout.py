@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import shlex
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from typing import TYPE_CHECKING, Any
 
 from rv_jupyter.allocator.allocation import Allocation
@@ -56,6 +56,10 @@ if TYPE_CHECKING:
 HOLD = ("sleep", "infinity")
 ACCOUNTING_LAG_S = 30
 LONG_POLL_S = 2.0
+# What a plan must know besides its probes: the user's own jobs (the limits count them).
+# The round trip lasts as long as its slowest command, and Rivanna's `allocations` and
+# `hdquota` take seconds there, so only cost() reads SUs and nothing here reads quotas.
+PLAN_READS: tuple[str, ...] = ("squeue",)
 LONG_POLL_FOR_S = 20.0
 
 
@@ -82,18 +86,20 @@ class Allocator:
         self.cancelled: list[str] | None = None
         self.left_queued: list[str] = []
 
-    async def plan(self, req: Request) -> Plan:
-        """Probe every compatible shape (one round trip) and rank the strategies."""
+    async def plan(self, req: Request, *, reads: Collection[str] = PLAN_READS) -> Plan:
+        """Probe every compatible shape (one round trip) and rank the strategies.
+
+        `reads`: the state reads made in the same round trip (slurm/state_reads.py)."""
         types, skipped = compatible_types(req)
         probes = probe_commands(req, shapes(req, types))
         paths = await self._paths()
         prepare = f"mkdir -p -- {shlex.quote(paths.logs)} {shlex.quote(paths.state)}/claims"
         own = [CLOCK_COMMAND, prepare, reservations.COMMAND, RESOLUTION_COMMAND]
-        head = [*own, *state_commands()]
+        head = [*own, *state_commands(reads)]
         # In parallel: the reads and each shape's probe script are independent.
         results = await self._batch([*head, *(c for _, c in probes)], parallel=True)
         now = read_clock(results[0].stdout)
-        state = self.cluster.state_from(results[len(own) : len(head)])
+        state = self.cluster.state_from(results[len(own) : len(head)], reads)
         held_by = _reservations(results[2])
         resolution = read_resolution(results[3].stdout)
         # --test-only ignores per-user caps: drop the types the user's own jobs use up.
@@ -117,7 +123,7 @@ class Allocator:
 
     async def cost(self, req: Request) -> CostEstimate:
         """SUs per strategy and the balance after, from the same one round trip as plan()."""
-        plan = await self.plan(req)
+        plan = await self.plan(req, reads=(*PLAN_READS, "allocations"))
         allocations = plan.state.allocations if plan.state else []
         account = req.account or self.cluster.config.defaults.account
         return estimate(plan.strategies, allocations, account)

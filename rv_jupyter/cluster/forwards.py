@@ -142,11 +142,9 @@ class Forwards:
         self,
         connection: Connection,
         jobs: Callable[[], Awaitable[Sequence[Job]]],
-        watch: Callable[[str, str], JobPorts],
     ) -> None:
-        """`jobs()`: the user's queued and running jobs now; `watch(job_id, node)`: a
-        new watcher of a job's ports (job_ports.py)."""
-        self.connection, self._jobs, self._watch = connection, jobs, watch
+        """`jobs()`: the user's queued and running jobs now."""
+        self.connection, self._jobs = connection, jobs
         self._running: dict[str, str] = {}
         self._read_at = 0.0
         self._read_lock: asyncio.Lock | None = None
@@ -255,7 +253,7 @@ class Forwards:
         if ports is None or ports.node != node:
             if ports is not None:
                 ports.close()
-            ports = self._ports[job_id] = self._watch(job_id, node)
+            ports = self._ports[job_id] = JobPorts(self.connection, job_id, node)
             ports.on_end = self._watcher_ended
         return ports
 

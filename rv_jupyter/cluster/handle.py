@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 import shlex
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from pathlib import Path
 from typing import ClassVar, Literal
 
@@ -22,7 +22,6 @@ from rv_jupyter.cluster.poller import Poller
 from rv_jupyter.errors import RequestError, UnknownJob
 from rv_jupyter.facts import RemotePaths
 from rv_jupyter.remote import Completed, Connection, SshTarget
-from rv_jupyter.remote.job_ports import JobPorts
 from rv_jupyter.slurm.state import ClusterState
 from rv_jupyter.slurm.state_reads import WHOAMI, assemble, state_commands
 
@@ -119,11 +118,8 @@ class Cluster:
         """Ports of your running jobs, forwarded through this cluster's connection."""
         with self._registry_lock:
             if self._forwards is None:
-                self._forwards = Forwards(self.connection, self.ajobs, self._watch_ports)
+                self._forwards = Forwards(self.connection, self.ajobs)
             return self._forwards
-
-    def _watch_ports(self, job_id: str, node: str) -> JobPorts:
-        return JobPorts(self, job_id, node)
 
     @property
     def host(self) -> str:
@@ -155,9 +151,12 @@ class Cluster:
         results = await self.connection.batch(state_commands(), parallel=True, retry=True)
         return self.state_from(results)
 
-    def state_from(self, results: Sequence[Completed]) -> ClusterState:
-        """The state from the results of `state_commands()` (run in any batch of the caller's)."""
-        return assemble(results, host=self.host, user=self.config.connection.user)
+    def state_from(
+        self, results: Sequence[Completed], only: Collection[str] | None = None
+    ) -> ClusterState:
+        """The state from the results of `state_commands(only)` (run in any batch of the
+        caller's)."""
+        return assemble(results, host=self.host, user=self.config.connection.user, only=only)
 
     async def ajobs(self, *, all_users: bool = False) -> list[slurm.Job]:
         """Your jobs (or everyone's) as squeue shows them now."""

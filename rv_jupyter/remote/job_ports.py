@@ -21,7 +21,7 @@ from rv_jupyter.remote.port_choice import Target, choose_target, is_loopback
 from rv_jupyter.slurm import srun
 
 if TYPE_CHECKING:
-    from rv_jupyter.cluster.handle import Cluster
+    from rv_jupyter.remote.connection import Connection
 
 ANSWER_TIMEOUT_S = 30.0  # the first answer waits for the step to start
 
@@ -141,8 +141,8 @@ class ListeningPort:
 class JobPorts:
     """The watcher of one running job: which of its ports are where, asked per connection."""
 
-    def __init__(self, cluster: Cluster, job_id: str, node: str) -> None:
-        self.cluster, self.job_id, self.node = cluster, job_id, node
+    def __init__(self, connection: Connection, job_id: str, node: str) -> None:
+        self.connection, self.job_id, self.node = connection, job_id, node
         self.starts = 0  # watchers started (tests: one per job, not one per connection)
         self.on_end: Any = None  # called when the watcher ends (the job may have)
         self._proc: Any = None
@@ -201,7 +201,7 @@ class JobPorts:
             self.job_id, ["python3", "-u", "-c", _WATCHER], node=self.node, name="rv-ports"
         )
         try:
-            proc = await self.cluster.connection.open_process(command)
+            proc = await self.connection.open_process(command)
         except RvError:
             raise
         except Exception as exc:  # asyncssh's, on a dropped connection

@@ -9,7 +9,7 @@ from ~/.ssh/config.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any, Protocol
@@ -61,25 +61,35 @@ STATE_READS = (
 )
 
 
-def state_commands() -> list[str]:
-    """The commands to run, in this order, for `assemble()`."""
-    return [WHOAMI, *(r.command for r in STATE_READS)]
+def reads(only: Collection[str] | None = None) -> list[StateRead]:
+    """The state reads, or those named in `only` (in STATE_READS order)."""
+    if only is None:
+        return list(STATE_READS)
+    unknown = set(only) - {r.name for r in STATE_READS}
+    if unknown:
+        raise ValueError(f"no state read named {sorted(unknown)}")
+    return [r for r in STATE_READS if r.name in only]
+
+
+def state_commands(only: Collection[str] | None = None) -> list[str]:
+    """The commands to run, in this order, for `assemble()` (given the same `only`)."""
+    return [WHOAMI, *(r.command for r in reads(only))]
 
 
 def assemble(
     results: Sequence[Output], *, host: str, user: str | None = None,
-    read_at: datetime | None = None,
+    read_at: datetime | None = None, only: Collection[str] | None = None,
 ) -> ClusterState:  # fmt: skip
-    """The state from the results of `state_commands()`; a read that failed or could not
-    be parsed is kept as a message in `errors`. `user`: the configured name, used when
-    `id -un` printed nothing."""
-    commands = state_commands()
+    """The state from the results of `state_commands(only)`; a read that failed or could
+    not be parsed is kept as a message in `errors`, one not made is simply empty. `user`:
+    the configured name, used when `id -un` printed nothing."""
+    commands = state_commands(only)
     if len(results) != len(commands):
         raise ValueError(f"{len(results)} results for the {len(commands)} state commands")
     who, *outputs = results
     parsed: dict[str, Any] = {}
     errors: dict[str, str] = {}
-    for read, result in zip(STATE_READS, outputs, strict=True):
+    for read, result in zip(reads(only), outputs, strict=True):
         try:
             parsed[read.name] = read.parse(_checked(read, result))
         except _Unreadable as exc:

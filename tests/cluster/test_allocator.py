@@ -10,6 +10,7 @@ import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -147,6 +148,27 @@ def test_a_request_that_can_never_start_fails_saying_why(a_cluster: Cluster) -> 
     assert "more time than the partition allows" in str(caught.value)
     assert "%rv_status" in (caught.value.hint or "")
     assert queued_or_running(req) == []
+
+
+def test_a_plan_waits_for_no_su_or_quota_tool(a_cluster: Cluster) -> None:
+    # Rivanna's `allocations` and `hdquota` take seconds: only %rv_cost needs one of them.
+    seen: list[str] = []
+    allocator = Allocator(a_cluster)
+    batch = allocator._batch
+
+    async def spy(cmds: list[str], *, retry: bool = True, parallel: bool = False) -> Any:
+        seen.extend(cmds)
+        return await batch(cmds, retry=retry, parallel=parallel)
+
+    allocator._batch = spy  # type: ignore[method-assign]
+    req = Request.build(gpus=1, time="1h", name="reads")
+    plan = run_sync(allocator.plan(req))
+    assert plan.strategies and not any(c.startswith(("hdquota", "allocations")) for c in seen)
+    assert plan.state is not None and plan.state.errors == {}
+    seen.clear()
+    cost = run_sync(allocator.cost(req))
+    assert any(c.startswith("allocations") for c in seen) and cost.rows
+    assert not any(c.startswith("hdquota") for c in seen)
 
 
 def test_dry_run_returns_scripts_and_submits_nothing(a_cluster: Cluster) -> None:

@@ -99,3 +99,13 @@ def test_the_user_is_who_the_login_node_says_else_the_configured_one(
 def test_results_of_another_batch_are_refused(recorded: Callable[[str], str]) -> None:
     with pytest.raises(ValueError, match="5 results for the 6 state commands"):
         assemble(outputs(recorded)[1:], host="h")
+
+
+def test_a_part_of_the_state_reads_only_what_it_names(recorded: Callable[[str], str]) -> None:
+    only = ("squeue",)
+    assert state_commands(only) == [WHOAMI, state_commands()[2]]
+    s = assemble([Out("rvtest\n"), Out(recorded(RECORDED["squeue"]))], host="login", only=only)
+    assert {j.job_id for j in s.jobs} >= {"916", "912"}
+    assert (s.allocations, s.quotas, s.fairshare, s.gpus, s.errors) == ([], [], [], [], {})
+    with pytest.raises(ValueError, match="no state read named"):
+        state_commands(("squeue", "sacct"))
