@@ -23,6 +23,7 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from typing import Any
 
 import rv_jupyter
 from rv_jupyter.allocator.fanout import Allocator
@@ -32,13 +33,15 @@ from rv_jupyter.cluster.handle import Cluster
 from rv_jupyter.errors import RvError
 from rv_jupyter.facts.rivanna import gpu_type_for_partition
 
-CAP_S = 60
+CAP_S = 45
 ROUNDS = 5
 # Slurm 22.05 starts a job at a scheduling pass: right after another job's end, or at the
 # controller's next tick (~1 s) after a submission. A contender submitted just after the
 # previous one's scancel rides that end's pass; waiting SETTLE_S first gives every
 # contender the same odds.
 SETTLE_S = 1.5
+ROUND_TIMES: dict[str, dict[str, list[str]]] = {}  # scenario -> contender -> each round's
+QUEUED: dict[str, dict[str, float]] = {}  # scenario -> contender -> median time to queued
 BLOCK_S = 40
 GPU_NODES = "udc-mig-1,udc-rtx-1,udc-a6k-[1-2],udc-a40-1,udc-a100-[1-2],udc-v100-1,udc-h200-1"
 
@@ -52,6 +55,7 @@ class Landed:
     """Where a contender's job ran, and how long it took to get there."""
 
     seconds: float | None  # None: not running within CAP_S
+    queued_s: float | None = None  # until its jobs were in Slurm's queue
     partition: str = ""
     gpus: int = 0
     limit_min: int = 0
@@ -164,39 +168,51 @@ def sbatch(c: Cluster, options: str) -> Landed:
     the job's own marker file (0.05 s steps), so no laptop-side polling is counted.
     """
     marker = f"$HOME/.rv-bench-{secrets.token_hex(6)}"
-    t0 = time.monotonic()
+    t0, wall0 = time.monotonic(), time.time()
     out = c.run(
         f"j=$(sbatch --parsable -J bench-one -o /dev/null {options} "
-        f"--wrap 'touch {marker}; exec sleep 600') || exit 1; echo $j; "
+        f"--wrap 'touch {marker}; exec sleep 600') || exit 1; echo $j $(date +%s.%N); "
         f"i=0; while [ ! -e {marker} ] && [ $i -lt {CAP_S * 20} ]; do sleep 0.05; i=$((i+1)); "
         "done; "
         f"[ -e {marker} ] && echo started; rm -f {marker}; true",
         timeout=CAP_S + 30,
     )
     took = time.monotonic() - t0
-    job, *rest = out.split()
+    job, queued_at, *rest = out.split()
     job = job.split(";")[0]
+    queued = float(queued_at) - wall0  # the login node is this machine: one clock
     try:
         if "started" not in rest:
-            return Landed(None)
+            return Landed(None, queued)
         fields = admin("squeue", "-h", "-j", job, "-o", "%P|%b|%D|%l").strip()
         partition, gres, nodes, limit = (fields.split("|") + [""] * 4)[:4]
         per = int(gres.rsplit(":", 1)[-1]) if gres[-1:].isdigit() else 0
-        return Landed(took, partition, per * int(nodes or 1), _minutes(limit))
+        return Landed(took, queued, partition, per * int(nodes or 1), _minutes(limit))
     finally:
         c.run(f"scancel {job}")
 
 
 def fan_out(c: Cluster, fields: dict[str, object]) -> Landed:
     req = Request.build(**fields, name=f"bench-{secrets.token_hex(2)}")
+    allocator = Allocator(c)
+    queued: list[float] = []
+    submit = allocator._submit
+
+    async def timed_submit(*args: Any, **kw: Any) -> Any:
+        out = await submit(*args, **kw)
+        queued.append(time.monotonic() - t0)
+        return out
+
+    allocator._submit = timed_submit  # type: ignore[method-assign]
     t0 = time.monotonic()
     try:
-        alloc = run_sync(Allocator(c).allocate(req, timeout_s=CAP_S))  # as users get it
+        alloc = run_sync(allocator.allocate(req, timeout_s=CAP_S))  # as users get it
     except RvError:
-        return Landed(None)
+        return Landed(None, queued[0] if queued else None)
     took = time.monotonic() - t0
     s = alloc.strategy
-    landed = Landed(took, s.shape.gpu.partition, s.shape.gpus, (alloc.time_limit_s or 0) // 60)
+    limit = (alloc.time_limit_s or 0) // 60
+    landed = Landed(took, queued[0], s.shape.gpu.partition, s.shape.gpus, limit)
     alloc.cancel()
     return landed
 
@@ -226,6 +242,9 @@ def run(c: Cluster, sc: Scenario) -> tuple[Landed, Landed, Landed]:
                 got[contender].append(_one(c, sc, contender))
     clear()
     fan, multi, single = (_median(got[k]) for k in order)
+    ROUND_TIMES[sc.name] = {k: [_s(x) for x in got[k]] for k in order}
+    queued = {k: sorted(x.queued_s for x in got[k] if x.queued_s is not None) for k in order}
+    QUEUED[sc.name] = {k: v[len(v) // 2] for k, v in queued.items() if v}
     return fan, multi, single
 
 
@@ -258,6 +277,12 @@ def main() -> int:
             f"multi_fits={'yes' if fits else 'no'}"
             f"  # fan-out on {fan.partition or '-'} {fan.gpus} GPU {fan.limit_min} min; "
             f"multi on {multi.partition or '-'} {multi.gpus} GPU {multi.limit_min} min"
+        )
+        rounds, queued = ROUND_TIMES[sc.name], QUEUED[sc.name]
+        print(
+            f"  # rounds: fanout {' '.join(rounds['fanout'])}, multi {' '.join(rounds['multi'])}"
+            f"; jobs queued after: fanout {queued.get('fanout', 0):.2f} s, "
+            f"multi {queued.get('multi', 0):.2f} s"
         )
         if fits and fan.seconds is not None and multi.seconds:
             ratios.append(fan.seconds / multi.seconds)
