@@ -14,16 +14,9 @@ from pydantic import ValidationError
 from rv_jupyter.facts import GPU_TYPES
 from rv_jupyter.jobs import JobSpec, cpus_per_task, memory_for, render
 from rv_jupyter.jobs.script import Checkpoint, slurm_time
+from tests.hostile import SHELL_PAYLOADS
 
-HOSTILE = [
-    "$(touch {canary})",
-    "`touch {canary}`",
-    "x; touch {canary}",
-    "'; touch {canary}; '",
-    '"; touch {canary}; "',
-    "a\ntouch {canary}",
-    "${{IFS}}touch${{IFS}}{canary}",
-]
+HOSTILE = SHELL_PAYLOADS
 
 
 def a_spec(**over: object) -> JobSpec:

@@ -12,22 +12,15 @@ import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
+from tests.hostile import SHELL_PAYLOADS
+
 _STUB = """#!/bin/sh
 printf '%s\\0' "$@" >> "{dir}/calls.{name}"
 printf '\\036' >> "{dir}/calls.{name}"
 {extra}
 """
-HOSTILE = [
-    "$(touch {canary})",
-    "`touch {canary}`",
-    "x; touch {canary}",
-    "'; touch {canary}; '",
-    '"; touch {canary}; "',
-    "a b\ttouch {canary}",
-    "a\ntouch {canary}",
-    "${{IFS}}touch${{IFS}}{canary}",
-    "123_[1-3]*",
-]
+# Words as they reach a command line: also blanks inside one word, and a glob.
+HOSTILE = [*SHELL_PAYLOADS, "a b\ttouch {canary}", "123_[1-3]*"]
 
 
 @dataclass
