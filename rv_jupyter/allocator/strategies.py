@@ -110,16 +110,25 @@ class Strategy:
         """A stable, readable id: a6000/1x2/direct/02:59."""
         return f"{self.shape.gpu.key}/{self.shape.topology}/{self.kind}/{self.time_s // 60}m"
 
-    def describe(self) -> str:
-        """One line for a person."""
-        s = self.shape
-        how = {
+    def walltime(self) -> str:
+        """The time it asks for, as a person reads it: `2:00`, `0:26-8:00 (--time-min)`."""
+        return {
             "direct": f"{_hm(self.time_s)}",
             "time_min": f"{_hm(self.time_min_s or 0)}-{_hm(self.time_s)} (--time-min)",
             "checkpoint": f"segments of {_hm(self.time_s)} up to {_hm(self.total_s or 0)}",
         }[self.kind]
-        wait = "now" if self.immediate else ("?" if self.wait_s is None else f"~{_hm(self.wait_s)}")
-        return f"{s.gpu.label} {s.topology} on {s.gpu.partition}, {how}, starts {wait}"
+
+    def starts(self) -> str:
+        """When Slurm expects it to start: `now`, `~1:30` from now, or `?`."""
+        return "now" if self.immediate else ("?" if self.wait_s is None else f"~{_hm(self.wait_s)}")
+
+    def describe(self) -> str:
+        """One line for a person."""
+        s = self.shape
+        return (
+            f"{s.gpu.label} {s.topology} on {s.gpu.partition}, {self.walltime()}, "
+            f"starts {self.starts()}"
+        )
 
 
 @dataclass

@@ -109,10 +109,11 @@ def strategies_frame(strategies: list[Any], skipped: dict[str, str]) -> pd.DataF
         [
             {
                 "strategy": s.key,
+                "GPU": s.shape.gpu.label,
                 "partition": s.shape.gpu.partition,
                 "topology": topology(s.shape.nodes, s.shape.per_node),
-                "how": describe(s),
-                "starts": "now" if s.immediate else s.wait_s,
+                "walltime": s.walltime(),
+                "starts": s.starts(),
                 "su_per_hour": round(s.su_per_hour, 2),
             }
             for s in strategies
