@@ -21,6 +21,7 @@ scenarios where both started and fit (target <= 1.0).
 
 from __future__ import annotations
 
+import os
 import random
 import secrets
 import subprocess
@@ -40,7 +41,7 @@ from rv_jupyter.errors import RvError
 from rv_jupyter.facts.rivanna import gpu_type_for_partition
 
 CAP_S = 45
-ROUNDS = 5
+ROUNDS = int(os.environ.get("RV_BENCH_ROUNDS", "5"))
 # Slurm 22.05 starts a job at a scheduling pass: right after another job's end, or at the
 # controller's next tick (~1 s) after a submission. A contender submitted just after the
 # previous one's scancel rides that end's pass, and a fixed wait would put every round at
