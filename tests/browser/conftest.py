@@ -33,6 +33,12 @@ def a_lab(tmp_path: Path) -> Iterator[Server]:
             # layout (scrolled away, another tab in front) from ~/.jupyter.
             f"--LabApp.workspaces_dir={tmp_path / 'workspaces'}",
             f"--LabApp.user_settings_dir={tmp_path / 'settings'}"]  # fmt: skip
+    # No "get notified about Jupyter news?" toast over what the tests look at.
+    news = tmp_path / "settings" / "@jupyterlab" / "apputils-extension"
+    news.mkdir(parents=True)
+    (news / "notification.jupyterlab-settings").write_text(
+        '{"fetchNews": "false", "checkForUpdates": false}'
+    )
     with jupyter("jupyterlab", root, tmp_path / "lab.log", args=args) as lab:
         yield lab
 

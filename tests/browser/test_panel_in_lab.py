@@ -51,3 +51,10 @@ def test_a_new_user_sees_the_panel_and_a_plan(a_lab: Server, a_page: Any, artifa
     errors = page.locator(".jp-RenderedText[data-mime-type='application/vnd.jupyter.stderr']")
     assert errors.count() == 0, errors.all_inner_texts()
     assert page.locator(".jp-OutputArea-output").get_by_text("Traceback").count() == 0
+    # The same in Lab's dark theme: the panel's colours must stay readable there too.
+    page.get_by_role("menuitem", name="Settings", exact=True).click()
+    page.get_by_text("Theme", exact=True).hover()
+    page.get_by_text("JupyterLab Dark", exact=True).click()
+    page.locator("body[data-jp-theme-light='false']").wait_for(state="attached", timeout=10_000)
+    page.wait_for_timeout(500)  # the theme's CSS applies after the attribute
+    page.screenshot(path=str(artifacts / "panel-and-plan-dark.png"), full_page=True)
