@@ -10,9 +10,10 @@ refused as the typo it is, since it would leave the default in force unnoticed.
 from __future__ import annotations
 
 import os
+import re
 import tempfile
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
@@ -76,11 +77,84 @@ class Paths(_Section):
     home: str | None = None
 
 
-class Notifications(_Section):
-    """Mail when jobs end."""
+# Slurm's --mail-type values (sbatch(1)).
+MAIL_TYPES = (
+    "NONE", "BEGIN", "END", "FAIL", "REQUEUE", "ALL", "INVALID_DEPEND", "STAGE_OUT",
+    "TIME_LIMIT", "TIME_LIMIT_90", "TIME_LIMIT_80", "TIME_LIMIT_50", "ARRAY_TASKS",
+)  # fmt: skip
 
+
+class NotifyChannel(_Section):
+    """A webhook the job calls: its kind, and the encrypted %rv_env secret holding its URL.
+
+    The URL itself never sits in this file in clear: its path or query is the token.
+    """
+
+    kind: Literal["json", "ntfy", "slack"]
+    url_secret: str
+
+    @field_validator("url_secret")
+    @classmethod
+    def _a_notify_variable(cls, v: str) -> str:
+        # The prefix is what keeps these out of the payload's environment (the job
+        # script unsets RV_NOTIFY_* for everything but the watcher).
+        if not re.fullmatch(r"RV_NOTIFY_[A-Za-z0-9_]+", v):
+            raise ValueError("should name an RV_NOTIFY_... secret (%rv_notify add stores it)")
+        return v
+
+
+class Notifications(_Section):
+    """Slurm's own mail (`mail`, `mail_type`) and the webhooks jobs notify (`channels`)."""
+
+    # The `rv` CLI's switch and address for mail when jobs end.
     enabled: bool = False
     email: str | None = None
+    mail: str | None = None
+    mail_type: str = "END,FAIL"
+    channels: dict[str, NotifyChannel] = Field(default_factory=dict)
+
+    @field_validator("mail")
+    @classmethod
+    def _an_address(cls, v: str | None) -> str | None:
+        if v is not None and not re.fullmatch(r"[^@\s]+@[^@\s]+\.[^@\s]+", v.strip()):
+            raise ValueError("should be an email address")
+        return v.strip() if v is not None else None
+
+    @field_validator("mail_type")
+    @classmethod
+    def _slurm_mail_types(cls, v: str) -> str:
+        words = [w.strip().upper() for w in v.split(",") if w.strip()]
+        bad = [w for w in words if w not in MAIL_TYPES]
+        if bad or not words:
+            raise ValueError(f"use Slurm's --mail-type words: {', '.join(MAIL_TYPES)}")
+        return ",".join(words)
+
+    def sbatch_mail(self) -> list[str]:
+        """`--mail-type`/`--mail-user` for sbatch when the user asked for mail, else []."""
+        user = self.mail or (self.email if self.enabled else None)
+        if not user or self.mail_type == "NONE":
+            return []
+        return [f"--mail-type={self.mail_type}", f"--mail-user={user}"]
+
+
+class Alerts(_Section):
+    """The watchdog's rules (rv_jupyter.telemetry.rules.Limits) and whether jobs carry it."""
+
+    # Run the watcher inside every job (as if `--watch` were given).
+    watch: bool = False
+    idle_util_pct: float = Field(default=5.0, ge=0, le=100)
+    idle_min: float = Field(default=10.0, gt=0)
+    memory_full_pct: float = Field(default=95.0, gt=0, le=100)
+    silent_min: float = Field(default=30.0, gt=0)
+    walltime_warn_min: float = Field(default=10.0, ge=0)
+
+    def limits(self) -> dict[str, float]:
+        """As rules.Limits' fields (seconds)."""
+        return {
+            "idle_util_pct": self.idle_util_pct, "idle_for_s": self.idle_min * 60,
+            "memory_full_pct": self.memory_full_pct, "silent_for_s": self.silent_min * 60,
+            "walltime_warn_s": self.walltime_warn_min * 60,
+        }  # fmt: skip
 
 
 class Shared(_Section):
@@ -114,6 +188,7 @@ class RvConfig(BaseModel):
     defaults: Defaults = Field(default_factory=Defaults)
     paths: Paths = Field(default_factory=Paths)
     notifications: Notifications = Field(default_factory=Notifications)
+    alerts: Alerts = Field(default_factory=Alerts)
     shared: Shared = Field(default_factory=Shared)
     scratch_keepalive: ScratchKeepalive = Field(default_factory=ScratchKeepalive)
     kernels: Kernels = Field(default_factory=Kernels)
@@ -121,8 +196,8 @@ class RvConfig(BaseModel):
 
 _SECTION_TYPES: dict[str, type[_Section]] = {
     "connection": Connection, "defaults": Defaults, "paths": Paths,
-    "notifications": Notifications, "shared": Shared, "scratch_keepalive": ScratchKeepalive,
-    "kernels": Kernels,
+    "notifications": Notifications, "alerts": Alerts, "shared": Shared,
+    "scratch_keepalive": ScratchKeepalive, "kernels": Kernels,
 }  # fmt: skip
 SECTIONS = tuple(_SECTION_TYPES)
 
@@ -310,6 +385,9 @@ _EXAMPLES = {
     "connection.port": "port = 22",
     "defaults.time": 'time = "2:59:00"',
     "notifications.enabled": "enabled = true",
+    "notifications.mail": 'mail = "abs6bd@virginia.edu"',
+    "notifications.mail_type": 'mail_type = "END,FAIL"',
+    "alerts.watch": "watch = true",
     "scratch_keepalive.enabled": "enabled = true",
 }
 

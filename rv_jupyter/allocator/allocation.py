@@ -19,6 +19,7 @@ from rv_jupyter.slurm.gres import gpus
 
 if TYPE_CHECKING:
     from rv_jupyter.cluster.handle import Cluster
+    from rv_jupyter.telemetry.view import GpuView
 
 
 def gpu_mismatch(strategy: Strategy, node: str, gres_on_node: str | None) -> str | None:
@@ -39,7 +40,7 @@ class Allocation:
     partition: str
     gpu_type: str  # the product's key of what was asked (a100_80, ...)
     gres_on_node: str | None  # the GRES type the node really has
-    gpus: int
+    gpu_count: int
     nodes: int
     node_list: str
     start_time: datetime | None
@@ -68,7 +69,7 @@ class Allocation:
             partition=job.partition or strategy.shape.gpu.partition,
             gpu_type=strategy.shape.gpu.key,
             gres_on_node=actual,
-            gpus=strategy.shape.gpus,
+            gpu_count=strategy.shape.gpus,
             nodes=strategy.shape.nodes,
             node_list=job.node_list or "",
             start_time=job.start_time,
@@ -132,6 +133,13 @@ class Allocation:
         """The last lines of the job's log (blocking)."""
         return run_sync(self.alogs(err=err, lines=lines))
 
+    def gpus(self) -> GpuView:
+        """Its GPUs on every node: `.latest()` and `.history()` DataFrames (`gpu_count` is
+        how many). Sampling runs while something reads it, and stops a minute after."""
+        from rv_jupyter.telemetry.view import GpuView
+
+        return GpuView.of(self.cluster, self.job_id)
+
     def __repr__(self) -> str:
         return f"<Allocation {str(self).splitlines()[0]}>"
 
@@ -139,8 +147,8 @@ class Allocation:
         left = self.time_left_s()
         left_s = "?" if left is None else f"{left / 3600:.1f} h"
         text = (
-            f"Job {self.job_id}: {self.gpus}x {self.strategy.shape.gpu.label} on {self.node_list} "
-            f"({self.partition}), {left_s} left, {self.su_per_hour:.2f} SU/h"
+            f"Job {self.job_id}: {self.gpu_count}x {self.strategy.shape.gpu.label} on "
+            f"{self.node_list} ({self.partition}), {left_s} left, {self.su_per_hour:.2f} SU/h"
         )
         return "\n".join([text, *(f"! {w}" for w in self.warnings)])
 

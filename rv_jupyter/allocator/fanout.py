@@ -28,11 +28,12 @@ from rv_jupyter.allocator.probes import (
 from rv_jupyter.allocator.records import DryRun, Event, Submission
 from rv_jupyter.allocator.request import Request, compatible_types
 from rv_jupyter.allocator.strategies import MAX_STRATEGIES, Plan, Strategy, decide, shapes
-from rv_jupyter.allocator.winner import winner_step
+from rv_jupyter.allocator.winner import claim_wait_command, winner_step
 from rv_jupyter.errors import ConnectionLost, RequestError, SlurmError
 from rv_jupyter.facts import RemotePaths
 from rv_jupyter.jobs import JobSpec, cpus_per_task, memory_for, render
 from rv_jupyter.jobs.script import Checkpoint, checkpoint_buffer
+from rv_jupyter.jobs.watch import Watcher
 from rv_jupyter.remote import Completed
 from rv_jupyter.slurm import (
     JobState,
@@ -47,6 +48,7 @@ from rv_jupyter.slurm import (
     submit_error,
 )
 from rv_jupyter.slurm.state_reads import state_commands
+from rv_jupyter.telemetry.ship import aprepare_watch
 
 if TYPE_CHECKING:
     from rv_jupyter.cluster.handle import Cluster
@@ -61,15 +63,6 @@ LONG_POLL_S = 2.0
 # `hdquota` take seconds there, so only cost() reads SUs and nothing here reads quotas.
 PLAN_READS: tuple[str, ...] = ("squeue",)
 LONG_POLL_FOR_S = 20.0
-
-
-def claim_wait_command(claim: str, seconds: float) -> str:
-    """sh that returns once `claim` is written, or after `seconds`."""
-    tries = max(1, int(seconds * 20))
-    return (
-        f"i=0; while [ ! -s {shlex.quote(claim)} ] && [ $i -lt {tries} ]; "
-        "do sleep 0.05; i=$((i + 1)); done; true"
-    )
 
 
 class Allocator:
@@ -190,6 +183,10 @@ class Allocator:
     async def _submit(
         self, req: Request, strategies: list[Strategy], paths: RemotePaths, **work: Any
     ) -> dict[str, Strategy]:
+        setup = None
+        if req.watch:  # before any sbatch: a watch that nobody would hear is refused
+            setup = await aprepare_watch(self.cluster, req.request_id, paths, work.get("env_file"))
+            work = {**work, "env_file": setup.env_file, "watch": setup.watcher}
         cmds = []
         for rank, s in enumerate(strategies):
             script = render(self._spec(req, s, paths, rank, **work))
@@ -216,6 +213,8 @@ class Allocator:
                 out[parse_sbatch(r.stdout)] = s
             else:
                 refused.append(submit_error(r.stderr))
+        if setup is not None:
+            await setup.aqueued(self.cluster, list(out))
         if not out:
             raise refused[0]
         return out
@@ -402,7 +401,7 @@ class Allocator:
     def _spec(
         self, req: Request, s: Strategy, paths: RemotePaths, rank: int, *,
         command: tuple[str, ...] = HOLD, workdir: str | None = None,
-        env_file: str | None = None,
+        env_file: str | None = None, watch: Watcher | None = None,
     ) -> JobSpec:  # fmt: skip
         t = s.shape.gpu
         return JobSpec(
@@ -431,6 +430,7 @@ class Allocator:
             tag=req.tag,
             rank=rank,
             claim_dir=self._claim_dir(req, paths),
+            watch=watch,
         )
 
 

@@ -118,6 +118,9 @@ class Request(BaseModel):
     # than two minutes leaves the program no time to work.
     segment_s: int | None = Field(default=None, ge=120)
     request_id: str = Field(default_factory=lambda: secrets.token_hex(6))
+    # Run the watchdog inside the job (alerts reach the user's webhooks with the laptop
+    # closed); `[alerts] watch` in the config is the default.
+    watch: bool = False
 
     @field_validator("gpu_type")
     @classmethod

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shlex
 from dataclasses import dataclass
 from typing import Any
 
@@ -44,3 +45,12 @@ def winner_step(
     if read and not alive and not claimed:
         return WinnerStep("all_ended", None, polls)
     return WinnerStep("wait", None, polls)
+
+
+def claim_wait_command(claim: str, seconds: float) -> str:
+    """sh that returns once `claim` is written, or after `seconds`."""
+    tries = max(1, int(seconds * 20))
+    return (
+        f"i=0; while [ ! -s {shlex.quote(claim)} ] && [ $i -lt {tries} ]; "
+        "do sleep 0.05; i=$((i + 1)); done; true"
+    )

@@ -31,6 +31,7 @@ from rv_jupyter.workspace.envstore import EnvStore
 
 if TYPE_CHECKING:
     from rv_jupyter.cluster.handle import Cluster
+    from rv_jupyter.telemetry.view import GpuView
 
 POLL_S = 3.0
 
@@ -222,6 +223,18 @@ class CellJob:
                                hint="Check again once it runs.")  # fmt: skip
         return self.cluster.log(st.job_id, err=err, lines=lines)
 
+    def gpus(self) -> GpuView:
+        """The GPUs of the job running the cell: `.latest()` and `.history()` DataFrames."""
+        from rv_jupyter.telemetry.view import GpuView
+
+        st = self.status()
+        if st.phase != "running" or not st.job_id:
+            raise RequestError(
+                f"The cell is not running ({st.phase}: {st.detail}).",
+                hint="GPU telemetry needs a running job; check .status().",
+            )
+        return GpuView.of(self.cluster, st.job_id)
+
     def __str__(self) -> str:
         st = self.last
         where = f"{st.phase}: {st.detail}" if st else "submitted"
@@ -250,7 +263,9 @@ async def submit_cell(
     on_values: Callable[[dict[str, Any]], None] | None = None,
 ) -> CellJob:  # fmt: skip
     """Sync, then submit the cell as every strategy's batch work; return at once."""
-    cell = await prepare_cell(cluster, source, local_root=local_root, bash=bash, out=out, env=env)
+    cell = await prepare_cell(
+        cluster, source, local_root=local_root, bash=bash, out=out, env=env, notify=request.watch
+    )
     # Named for the request: its jobs (and segments) carry its tag, so a sweep can tell
     # when none of them is left to read it.
     stem = envfiles.request_stem(request.request_id)

@@ -285,10 +285,11 @@ def node_task(nodes: int, inner: str) -> tuple[str, ...]:
 
 async def prepare_cell(
     cluster: Cluster, source: str, *, local_root: Path, bash: bool = False,
-    out: Sequence[str] = (), env: EnvStore | None = None,
+    out: Sequence[str] = (), env: EnvStore | None = None, notify: bool = False,
 ) -> PreparedCell:  # fmt: skip
     """Check --out and sync `local_root` with the cell in it (the values wait for
-    `PreparedCell.deliver_env`)."""
+    `PreparedCell.deliver_env`; the notification channels only with `notify`, for a
+    batch job's watchdog)."""
     for name in out:
         if not name.isidentifier():
             raise RequestError(f"--out {name!r} is not a variable name.", hint="--out x,y")
@@ -300,7 +301,7 @@ async def prepare_cell(
     ).remote
     # The values reach the cluster only when the jobs that read them are known (and, for
     # a cell in an allocation, running): see PreparedCell.deliver_env.
-    env_text = (env or EnvStore()).env_file()
+    env_text = (env or EnvStore()).env_file(notify=notify)
     return PreparedCell(
         cluster, ws, cell, f".rv-cells/{cid}.json", tuple(out), bash, None, paths, env_text
     )

@@ -8,14 +8,17 @@ pasted into the script.
 
 from __future__ import annotations
 
+import functools
 import re
 import shlex
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import Field, field_validator, model_validator
 
-from rv_jupyter.errors import RequestError, clip
 from rv_jupyter.facts.rivanna import RemotePaths
+from rv_jupyter.jobs import watch as _watch
+from rv_jupyter.jobs.strict import Strict
+from rv_jupyter.jobs.watch import Watcher
 from rv_jupyter.slurm import squeue
 
 # sbatch parses #SBATCH lines itself: no quoting helps there, so those values must be
@@ -34,32 +37,14 @@ def checkpoint_buffer(segment_s: int) -> int:
     return max(CHECKPOINT_MIN_BUFFER_S, min(CHECKPOINT_BUFFER_S, segment_s // 4))
 
 
-class _Strict(BaseModel):
-    """A frozen model that refuses, in one line naming the valid ones, fields it lacks
-    (a misspelt `acount=` would quietly submit without an account)."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-    @model_validator(mode="before")
-    @classmethod
-    def _known_fields(cls, data: object) -> object:
-        unknown = [k for k in data if k not in cls.model_fields] if isinstance(data, dict) else []
-        if unknown:
-            raise RequestError(
-                f"Unknown {cls.__name__} field {clip(str(unknown[0]), 40)!r}.",
-                hint=f"Valid fields: {', '.join(sorted(cls.model_fields))}.",
-            )
-        return data
-
-
-class Checkpoint(_Strict):
+class Checkpoint(Strict):
     """Checkpoint-restart: run in segments until `total_s` of runtime is reached."""
 
     total_s: int = Field(gt=0)
     buffer_s: int = Field(default=CHECKPOINT_BUFFER_S, ge=CHECKPOINT_MIN_BUFFER_S)
 
 
-class JobSpec(_Strict):
+class JobSpec(Strict):
     """Everything a batch script needs; defaults are the schema."""
 
     kind: Literal["simple", "multinode", "ray", "checkpoint"] = "simple"
@@ -86,6 +71,7 @@ class JobSpec(_Strict):
     tag: str | None = None
     claim_dir: str | None = None
     rank: int = Field(default=0, ge=0)
+    watch: Watcher | None = None  # its channels come in the env file
 
     @field_validator("name", "partition", "account")
     @classmethod
@@ -262,7 +248,13 @@ def _is_env_name(name: str) -> bool:
 
 
 def _body(s: JobSpec) -> list[str]:
-    lines = [*_reaper(s), *_run(s, shlex.join(s.command))]
+    lines = _reaper(s)
+    if w := s.watch:
+        env = functools.partial(_with_env, s, notify=True)
+        lines = [*_watch.functions(), *lines, *_watch.start(w, s.paths.logs, env)]
+    lines += _run(s, shlex.join(s.command))
+    if s.watch:
+        lines.append(_watch.done("$rv_status"))
     if s.claim_dir:
         # How the work ended, for a laptop that comes back after the job left the queue.
         lines.append(f'echo "$rv_status" > {shlex.quote(s.claim_dir + "/exit")}')
@@ -288,6 +280,8 @@ def _reaper(s: JobSpec) -> list[str]:
         '    kill -KILL -- "-$rv_pg" 2>/dev/null',
         "  fi",
     ]
+    if s.watch:
+        lines.append("  rv_watch_end")
     if s.env_file and s.kind == "checkpoint":
         # A next segment's file that no queued segment will read goes too.
         lines.append('  [ -n "${rv_next:-}" ] || rm -f -- "$rv_env"')
@@ -313,11 +307,13 @@ def _launch(s: JobSpec, cmd: str) -> list[str]:
     ]
 
 
-def _with_env(s: JobSpec, cmd: str) -> str:
-    """`cmd` with the env file's values, in a subshell that execs it (one fork)."""
+def _with_env(s: JobSpec, cmd: str, *, notify: bool = False) -> str:
+    """`cmd` with the env file's values, in a subshell that execs it (one fork). The
+    notification channels and signing secret are the watcher's only (`notify`)."""
     if not s.env_file:
         return cmd
-    return f'( set -a; eval "$rv_env_text"; set +a; exec {cmd} )'
+    drop = "" if notify else " unset ${!RV_NOTIFY_@};"
+    return f'( set -a; eval "$rv_env_text"; set +a;{drop} exec {cmd} )'
 
 
 def _run(s: JobSpec, cmd: str) -> list[str]:
@@ -403,6 +399,7 @@ def _checkpoint_body(s: JobSpec, cmd: str) -> list[str]:
             if s.claim_dir
             else []
         ),
+        *(['  rv_watch_end "resubmitted ${rv_next%%;*}"'] if s.watch else []),
         "  exit 0",
         "fi",
     ]

@@ -6,7 +6,8 @@ becomes a one-line UsageError: what was wrong and what to do, never a traceback.
 
 By topic: `allocate` (%rv_up, %rv_cost, %rv_stop), `run` (%%rv_run), `status`
 (%rv_status, %rv_ps, %rv_logs, %rv_exec), `setup` (%rv_init), `files` (%rv_push,
-%rv_pull and the env secrets), `remote` (%rv_forward, %rv_kernelspec).
+%rv_pull and the env secrets), `notify` (%rv_notify), `remote` (%rv_forward, %rv_kernelspec),
+`gpus` (%rv_gpus).
 """
 
 from __future__ import annotations
@@ -23,13 +24,16 @@ def register(ipython: Any) -> None:
     from rv_jupyter.magics.allocate import AllocateMagics
     from rv_jupyter.magics.base import Current
     from rv_jupyter.magics.files import FileMagics
+    from rv_jupyter.magics.gpus import GpuMagics
+    from rv_jupyter.magics.notify import NotifyMagics
     from rv_jupyter.magics.remote import RemoteMagics
     from rv_jupyter.magics.run import RunMagics
     from rv_jupyter.magics.setup import SetupMagics
     from rv_jupyter.magics.status import StatusMagics
 
     current = Current()  # one per shell: %rv_up's allocation, seen by %%rv_run and the rest
-    for group in (AllocateMagics, RunMagics, StatusMagics, SetupMagics):
+    for group in (AllocateMagics, RunMagics, StatusMagics, SetupMagics, GpuMagics):
         ipython.register_magics(group(ipython, current))
     ipython.register_magics(FileMagics)
+    ipython.register_magics(NotifyMagics)
     ipython.register_magics(RemoteMagics)

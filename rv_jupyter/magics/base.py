@@ -47,6 +47,7 @@ class RvMagicsBase(Magics):
             segment=args.segment,
             account=args.account,
             name=name,
+            watch=args.watch or cluster.config.alerts.watch,
         )
 
     def _alive(self, alloc: Allocation) -> bool:

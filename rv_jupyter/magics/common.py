@@ -146,6 +146,9 @@ def request_args(fn: F) -> F:
                 "--segment", default=None, help="run in checkpoint segments of this length, e.g. 1h"
             ),
             argument("--account", default=None, help="SU account (default from config)"),
+            argument(
+                "--watch", action="store_true", help="watchdog in the job: alerts while you're away"
+            ),
             argument("--config", default=None, help=CONFIG_HELP),
         ]
     ):

@@ -18,6 +18,7 @@ import logging
 import re
 import time
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -94,6 +95,7 @@ class JobSampler:
         self._watchers = 0
         self._lock = asyncio.Lock()
         self._lease: asyncio.TimerHandle | None = None
+        self._subscribers: list[Callable[[], None]] = []
 
     # -- watching -------------------------------------------------------------------
 
@@ -148,6 +150,24 @@ class JobSampler:
             if ft > t
             for r in rs
         ]
+
+    def subscribe(self, callback: Callable[[], None]) -> Callable[[], None]:
+        """Call `callback` on the background loop after each new sample or gap (it does not
+        count as watching); returns the function that stops the calls."""
+        self._subscribers.append(callback)
+
+        def stop() -> None:
+            with contextlib.suppress(ValueError):
+                self._subscribers.remove(callback)
+
+        return stop
+
+    def _changed(self) -> None:
+        for callback in list(self._subscribers):
+            try:
+                callback()
+            except Exception:  # a face's bug must not stop the sampling of the others
+                log.exception("GPU telemetry subscriber failed")
 
     @property
     def running(self) -> bool:
@@ -238,6 +258,7 @@ class JobSampler:
             self._flush(node)
             gap = Gap(node.name, time.time(), None, reason)
             self.gaps.append(gap)
+            self._changed()
             log.info("GPU sampling of %s (job %s) stopped: %s", node.name, self.job_id, reason)
             attempt = 0 if time.time() - started > 60 else attempt + 1
             await asyncio.sleep(_BACKOFF_S[min(attempt, len(_BACKOFF_S) - 1)])
@@ -291,6 +312,7 @@ class JobSampler:
             node.frames.append((time.time(), node.pending))
             node.gpus = max(node.gpus, len(node.pending))
             node.pending = []
+            self._changed()
 
 
 def _jsonable(row: dict[str, Any]) -> dict[str, Any]:
@@ -314,3 +336,9 @@ def sampler_for(cluster: Cluster, job_id: str) -> JobSampler:
     if s is None:
         s = _SAMPLERS[key] = JobSampler(cluster, job_id)
     return s
+
+
+def running_sampler(cluster: Cluster, job_id: str) -> JobSampler | None:
+    """`job_id`'s sampler if one is sampling in this process now (none is started)."""
+    s = _SAMPLERS.get((id(cluster), job_id))
+    return s if s is not None and s.running else None

@@ -8,6 +8,11 @@ Widgets are made once and updated in place: a job's row lives as long as the job
 the queue and is closed when it leaves. ipywidgets keeps every widget (and its Layout
 and Style, widgets too) in a global registry until `close()`, so a panel that replaced
 its rows on each read grew by ~17 MB a minute with ten panels open.
+
+Each running job also gets a GPU line: a summary (mean util, memory) when this process
+already samples that job, and a button that opens the full `%rv_gpus` view. The panel
+never starts sampling by itself: that is one job step per node per job, which ten jobs
+in the queue should not cost just because a panel is open.
 """
 
 from __future__ import annotations
@@ -22,6 +27,9 @@ from typing import TYPE_CHECKING, Any
 import ipywidgets as w
 
 from rv_jupyter.errors import RvError
+from rv_jupyter.slurm.states import JobState
+from rv_jupyter.telemetry import view as gpu_words
+from rv_jupyter.telemetry.sampler import running_sampler, sampler_for
 from rv_jupyter.widgets import format as fmt
 from rv_jupyter.widgets.visibility import VisibilityProbe
 
@@ -30,9 +38,12 @@ if TYPE_CHECKING:
     from rv_jupyter.cluster.poller import Poller, Snapshot
     from rv_jupyter.slurm import Job
     from rv_jupyter.slurm.state import ClusterState
+    from rv_jupyter.widgets.gpus import GpuWidget
 
 # A question left unanswered this long goes back to a plain Cancel button.
 CONFIRM_S = 10.0
+# A sampled job's GPU line is redrawn at most this often (the poller's reads are slower).
+GPU_LINE_S = 5.0
 
 
 def close_tree(widget: w.Widget) -> None:
@@ -91,6 +102,50 @@ class JobRow:
             close_tree(widget)
 
 
+class GpuLine:
+    """A running job's GPU summary (if this process samples it) and a button to the view."""
+
+    def __init__(self, job_id: str, on_open: Callable[[str], None]) -> None:
+        self.job_id = job_id
+        self.text = w.HTML()
+        self.open = w.Button(
+            description="GPUs", layout={"width": "7em"},
+            tooltip=f"Live GPU plots of job {job_id} (%rv_gpus {job_id})",
+        )  # fmt: skip
+        self.open.on_click(lambda _b: on_open(job_id))
+        self.box = w.HBox([self.open, self.text])
+        self._stop: Callable[[], None] | None = None
+
+    def update(self, cluster: Cluster, lock: threading.RLock) -> None:
+        """Show the sampler's latest summary, and follow it while it samples."""
+        sampler = running_sampler(cluster, self.job_id)
+        if sampler is None:
+            self.text.value = (
+                f"job {html.escape(self.job_id)}: <i>GPUs not sampled (click to watch)</i>"
+            )
+            return
+        self.text.value = (
+            f"job {html.escape(self.job_id)}: {html.escape(gpu_words.summary(sampler.latest()))}"
+        )
+        if self._stop is None:
+            from rv_jupyter.widgets.gpus import Throttled
+
+            def refresh() -> None:
+                with lock:
+                    if self._stop is not None:
+                        self.update(cluster, lock)
+
+            self._stop = sampler.subscribe(Throttled(refresh, GPU_LINE_S))
+
+    def close(self) -> None:
+        """Stop following the sampler and close the line's widgets."""
+        if self._stop is not None:
+            self._stop()
+            self._stop = None
+        for widget in (self.box, self.open):
+            close_tree(widget)
+
+
 class Panel(w.VBox):  # type: ignore[misc]  # ipywidgets has no types
     """Live cluster status for one notebook output area."""
 
@@ -103,11 +158,15 @@ class Panel(w.VBox):  # type: ignore[misc]  # ipywidgets has no types
         self._header = w.HTML(fmt.job_header_html())
         self._none = w.HTML("<i>none</i>")
         self.jobs = w.VBox([self._none])
+        self.gpu_lines: dict[str, GpuLine] = {}
+        self.gpu_box = w.VBox()
+        self.gpu_view = w.VBox()  # the one %rv_gpus view opened from this panel
         self.gpus = w.HTML()
         self.money = w.HTML()
         self.storage = w.HTML()
+        jobs = w.VBox([self.jobs, self.gpu_box, self.gpu_view])
         self.sections = w.Accordion(
-            [self.jobs, self.gpus, w.VBox([self.money, self.storage])],
+            [jobs, self.gpus, w.VBox([self.money, self.storage])],
             titles=("Your jobs", "GPUs", "SUs and storage"),
             selected_index=0,
         )
@@ -128,6 +187,10 @@ class Panel(w.VBox):  # type: ignore[misc]  # ipywidgets has no types
             for row in self.rows.values():
                 row.close()
             self.rows.clear()
+            for line in self.gpu_lines.values():
+                line.close()
+            self.gpu_lines.clear()
+            self._close_gpu_view()
             for child in (self._header, self._none, *self.children):
                 close_tree(child)
             self.layout.close()
@@ -159,6 +222,7 @@ class Panel(w.VBox):  # type: ignore[misc]  # ipywidgets has no types
         for gone in set(self.rows) - {j.job_id for j in s.jobs}:
             self.rows.pop(gone).close()
         self._set_rows(s.jobs)
+        self._gpu_lines([j.job_id for j in s.jobs if j.state is JobState.running])
         self.sections.set_title(0, fmt.jobs_title(s.jobs))
         self.sections.set_title(1, fmt.gpus_title(s))
         self.gpus.value = fmt.gpus_html(s)
@@ -171,6 +235,18 @@ class Panel(w.VBox):  # type: ignore[misc]  # ipywidgets has no types
         )  # fmt: skip
         if children != self.jobs.children:
             self.jobs.children = children
+
+    def _gpu_lines(self, running: list[str]) -> None:
+        for job_id in running:
+            line = self.gpu_lines.get(job_id)
+            if line is None:
+                line = self.gpu_lines[job_id] = GpuLine(job_id, self._open_gpus)
+            line.update(self.cluster, self._lock)
+        for gone in set(self.gpu_lines) - set(running):
+            self.gpu_lines.pop(gone).close()
+        children = tuple(self.gpu_lines[j].box for j in running)
+        if children != self.gpu_box.children:
+            self.gpu_box.children = children
 
     # -- actions ----------------------------------------------------------------------
 
@@ -191,3 +267,28 @@ class Panel(w.VBox):  # type: ignore[misc]  # ipywidgets has no types
                 f"<span style='color:#080'>Cancelled job {html.escape(done)}.</span>"
             )
         self.poller.poke()  # this panel's poller may not be the cluster's (tests, Lab)
+
+    def _open_gpus(self, job_id: str) -> None:
+        # The kernel's thread: starting the sampling is one round trip (is the job running?).
+        from rv_jupyter.widgets.gpus import GpuWidget
+
+        self._close_gpu_view()
+        try:
+            widget = GpuWidget.watch(sampler_for(self.cluster, job_id), on_close=self._gpu_closed)
+        except RvError as err:
+            self.notice.value = fmt.error_html(str(err))
+            return
+        with self._lock:
+            self.gpu_view.children = (widget,)
+            line = self.gpu_lines.get(job_id)
+            if line is not None:
+                line.update(self.cluster, self._lock)
+
+    def _gpu_closed(self) -> None:
+        with self._lock:
+            self.gpu_view.children = ()
+
+    def _close_gpu_view(self) -> None:
+        views: list[GpuWidget] = list(self.gpu_view.children)
+        for v in views:
+            v.close()  # releases its watch of the job; _gpu_closed empties the slot

@@ -65,15 +65,42 @@ class EnvStore:
         ]  # fmt: skip
         return pd.DataFrame(rows, columns=["name", "value", "secret"])
 
-    def env_file(self) -> str:
-        """The text of a job's env file (`NAME='value'` lines, secrets decrypted)."""
+    def env_file(self, *, notify: bool = True) -> str:
+        """The text of a job's env file (`NAME='value'` lines, secrets decrypted); without
+        the notification channels and signing key (RV_NOTIFY_*) unless `notify`: only a
+        job's watchdog needs them, never the work itself."""
         lines = []
         for name, entry in sorted(self._load().items()):
+            if not notify and name.startswith("RV_NOTIFY_"):
+                continue
             value = entry.get("value", "")
             if entry.get("secret"):
                 value = self._decrypt(name, value)
             lines.append(f"{name}={shlex.quote(value)}")
         return "\n".join(lines) + ("\n" if lines else "")
+
+    def get(self, name: str) -> str | None:
+        """One variable's value (a secret decrypted), or None when it is not set."""
+        entry = self._load().get(name)
+        if entry is None:
+            return None
+        value = str(entry.get("value", ""))
+        return self._decrypt(name, value) if entry.get("secret") else value
+
+    def signing_secret(self) -> str:
+        """This user's notification signing key, made once and kept as an encrypted secret.
+
+        Per user, never a constant in the code: a receiver that checks the signature
+        then knows the request came from this user's jobs, not anyone's. As a secret
+        variable it reaches each job only through the 0600 env file.
+        """
+        from rv_jupyter.telemetry.notify import ENV_SECRET, new_secret
+
+        value = self.get(ENV_SECRET)
+        if not value:
+            value = new_secret()
+            self.set(ENV_SECRET, value, secret=True)
+        return value
 
     def secrets(self) -> list[str]:
         """Decrypted secret values (for checks that none leaked into an output)."""

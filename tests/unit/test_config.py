@@ -61,6 +61,16 @@ def test_missing_file_says_where_and_how_to_create_it(tmp_path: Path) -> None:
         ("[connection]\nport = 70000\n", "connection.port"),
         ('[connection]\nhost = "  "\n', "connection.host"),
         ('[notifications]\nenabled = "maybe"\n', "notifications.enabled"),
+        ('[notifications]\nmail = "abs6bd"\n', "notifications.mail"),
+        ('[notifications]\nmail_type = "END,SOMETIMES"\n', "notifications.mail_type"),
+        (
+            '[notifications.channels.x]\nkind = "email"\nurl_secret = "RV_NOTIFY_URL_X"\n',
+            "notifications.channels.x.kind",
+        ),
+        (
+            '[notifications.channels.x]\nkind = "ntfy"\nurl_secret = "HF_TOKEN"\n',
+            "notifications.channels.x.url_secret",
+        ),
         ('connection = "login"\n', "connection"),
     ],
 )
@@ -234,3 +244,40 @@ def test_changed_sections(edit: str, sections: list[str]) -> None:
 
 def test_every_section_of_the_model_is_checked_and_written() -> None:
     assert tuple(config.RvConfig.model_fields) == config.SECTIONS
+
+
+@pytest.mark.parametrize(
+    ("text", "args"),
+    [
+        ("", []),
+        ('mail = "abs6bd@virginia.edu"\n',
+         ["--mail-type=END,FAIL", "--mail-user=abs6bd@virginia.edu"]),
+        ('mail = "a@b.edu"\nmail_type = "begin, end"\n',
+         ["--mail-type=BEGIN,END", "--mail-user=a@b.edu"]),
+        ('mail = "a@b.edu"\nmail_type = "NONE"\n', []),
+        ('email = "a@b.edu"\n', []),  # the rv CLI's address, switched off
+        ('enabled = true\nemail = "a@b.edu"\n', ["--mail-type=END,FAIL", "--mail-user=a@b.edu"]),
+    ],
+)  # fmt: skip
+def test_slurm_mail_flags(text: str, args: list[str]) -> None:
+    assert config.parse("[notifications]\n" + text).notifications.sbatch_mail() == args
+
+
+def test_notification_channels_round_trip_by_reference(tmp_path: Path) -> None:
+    p = tmp_path / "config.toml"
+    p.write_text('# mine\n[notifications]\nmail = "a@b.edu"\n')
+    cfg = config.load(p)
+    cfg.notifications.channels = {
+        "phone": config.NotifyChannel(kind="ntfy", url_secret="RV_NOTIFY_URL_PHONE")
+    }
+    config.save(cfg, p)
+    text = p.read_text()
+    assert text.startswith("# mine\n")
+    assert (
+        '[notifications.channels.phone]\nkind = "ntfy"\nurl_secret = "RV_NOTIFY_URL_PHONE"' in text
+    )
+    assert config.load(p).notifications.channels == cfg.notifications.channels
+    cfg.notifications.channels = {}
+    config.save(cfg, p)
+    assert "phone" not in p.read_text()
+    assert config.load(p).notifications.mail == "a@b.edu"

@@ -6,7 +6,7 @@ import subprocess
 import time
 from pathlib import Path
 
-from rv_jupyter.allocator.fanout import claim_wait_command
+from rv_jupyter.allocator.winner import claim_wait_command
 
 
 def timed(command: str) -> float:

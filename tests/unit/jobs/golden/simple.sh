@@ -39,7 +39,7 @@ rv_end() {
 }
 trap rv_end EXIT
 trap 'exit 143' TERM HUP INT
-( set -a; eval "$rv_env_text"; set +a; exec setsid python train.py ) &
+( set -a; eval "$rv_env_text"; set +a; unset ${!RV_NOTIFY_@}; exec setsid python train.py ) &
 rv_pg=$!
 while :; do wait "$rv_pg"; rv_status=$?; kill -0 "$rv_pg" 2>/dev/null || break; done
 exit "$rv_status"
