@@ -172,7 +172,7 @@ class JobSampler:
     @property
     def running(self) -> bool:
         """Some node's channel is being read."""
-        return any(n.task is not None and not n.task.done() for n in self.nodes.values())
+        return any(n.task is not None and not n.task.done() for n in list(self.nodes.values()))
 
     # -- reading --------------------------------------------------------------------
 
@@ -180,9 +180,10 @@ class JobSampler:
         """The newest sample of every GPU on every node, one row each."""
         import pandas as pd
 
+        # A copy: faces read from their own thread while the loop may add a node.
         rows = [
             self._row(n, t, r)
-            for n in self.nodes.values()
+            for n in list(self.nodes.values())
             if n.frames
             for t, rs in [n.frames[-1]]
             for r in rs
