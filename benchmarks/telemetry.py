@@ -113,7 +113,7 @@ def exec_per_sample_figures(c: Cluster, job: str, nodes: list[str]) -> dict[str,
 
         text = c.run(srun.step(job, query, node=nodes[-1]))
         utils = [float(line.split(",")[4]) for line in text.splitlines() if line.strip()]
-        return pd.DataFrame({"node": [nodes[-1]] * len(utils), "index": range(len(utils)),
+        return pd.DataFrame({"node": [nodes[-1]] * len(utils), "gpu": range(len(utils)),
                              "util_pct": utils})  # fmt: skip
 
     latency = max(_latency(c, job, nodes[-1], read, u) for u in (90, 50, 70))
@@ -126,7 +126,7 @@ def _latency(c: Cluster, job: str, node: str, latest: object, util: int) -> floa
     load(c, job, node, util)
     while time.monotonic() - t0 < 30:
         frame = latest()  # type: ignore[operator]
-        rows = frame[(frame["node"] == node) & (frame["index"] == 0)]
+        rows = frame[(frame["node"] == node) & (frame["gpu"] == 0)]
         if len(rows) and rows.iloc[0]["util_pct"] == util:
             return time.monotonic() - t0
         time.sleep(0.05)
