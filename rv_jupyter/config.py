@@ -19,6 +19,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from rv_jupyter.errors import ConfigError
 from rv_jupyter.facts import LOGIN_HOST
+from rv_jupyter.jobs.mail import Mail, is_address, mail_types
 
 ENV_VAR = "RV_CONFIG"
 DEFAULT_PATH = Path("~/.rv/config.toml")
@@ -77,13 +78,6 @@ class Paths(_Section):
     home: str | None = None
 
 
-# Slurm's --mail-type values (sbatch(1)).
-MAIL_TYPES = (
-    "NONE", "BEGIN", "END", "FAIL", "REQUEUE", "ALL", "INVALID_DEPEND", "STAGE_OUT",
-    "TIME_LIMIT", "TIME_LIMIT_90", "TIME_LIMIT_80", "TIME_LIMIT_50", "ARRAY_TASKS",
-)  # fmt: skip
-
-
 class NotifyChannel(_Section):
     """A webhook the job calls: its kind, and the encrypted %rv_env secret holding its URL.
 
@@ -113,28 +107,24 @@ class Notifications(_Section):
     mail_type: str = "END,FAIL"
     channels: dict[str, NotifyChannel] = Field(default_factory=dict)
 
-    @field_validator("mail")
+    @field_validator("mail", "email")
     @classmethod
     def _an_address(cls, v: str | None) -> str | None:
-        if v is not None and not re.fullmatch(r"[^@\s]+@[^@\s]+\.[^@\s]+", v.strip()):
-            raise ValueError("should be an email address")
+        if v is not None and not is_address(v.strip()):
+            raise ValueError("should be a mail address like you@virginia.edu")
         return v.strip() if v is not None else None
 
     @field_validator("mail_type")
     @classmethod
     def _slurm_mail_types(cls, v: str) -> str:
-        words = [w.strip().upper() for w in v.split(",") if w.strip()]
-        bad = [w for w in words if w not in MAIL_TYPES]
-        if bad or not words:
-            raise ValueError(f"use Slurm's --mail-type words: {', '.join(MAIL_TYPES)}")
-        return ",".join(words)
+        return mail_types(v)
 
-    def sbatch_mail(self) -> list[str]:
-        """`--mail-type`/`--mail-user` for sbatch when the user asked for mail, else []."""
+    def job_mail(self) -> Mail | None:
+        """Slurm mail for the jobs that do the work, when the user asked for it."""
         user = self.mail or (self.email if self.enabled else None)
-        if not user or self.mail_type == "NONE":
-            return []
-        return [f"--mail-type={self.mail_type}", f"--mail-user={user}"]
+        if not user or self.mail_type == "NONE" or not is_address(user.strip()):
+            return None
+        return Mail(user=user.strip(), types=self.mail_type)
 
 
 class Alerts(_Section):

@@ -430,7 +430,12 @@ class Allocator:
             tag=req.tag,
             rank=rank,
             claim_dir=self._claim_dir(req, paths),
-            watch=watch,
+            watch=watch.model_copy(
+                update={"su_per_gpu_hour": t.su_per_gpu_hour, "gpus": s.shape.gpus}
+            )
+            if watch
+            else None,
+            mail=self.cluster.config.notifications.job_mail(),
         )
 
 

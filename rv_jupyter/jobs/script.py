@@ -16,7 +16,9 @@ from typing import Literal
 from pydantic import Field, field_validator, model_validator
 
 from rv_jupyter.facts.rivanna import RemotePaths
+from rv_jupyter.jobs import mail as _mail
 from rv_jupyter.jobs import watch as _watch
+from rv_jupyter.jobs.mail import Mail
 from rv_jupyter.jobs.strict import Strict
 from rv_jupyter.jobs.watch import Watcher
 from rv_jupyter.slurm import squeue
@@ -72,6 +74,7 @@ class JobSpec(Strict):
     claim_dir: str | None = None
     rank: int = Field(default=0, ge=0)
     watch: Watcher | None = None  # its channels come in the env file
+    mail: Mail | None = None  # set by the job that does the work, on itself
 
     @field_validator("name", "partition", "account")
     @classmethod
@@ -207,6 +210,8 @@ def _preamble(s: JobSpec) -> list[str]:
             f'  echo "$SLURM_JOB_ID" >> {q(s.claim_dir)}/jobs',
             "fi",
         ]
+    # After the claim: only the job that does the work (and each segment) is mailed.
+    lines += _mail.lines(s.mail)
     if s.env_file:
         lines += [
             f"rv_env={q(s.env_file)}",

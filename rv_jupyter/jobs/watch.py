@@ -29,6 +29,9 @@ class Watcher(Strict):
     python: str = "python3"
     interval_s: int = Field(default=10, ge=1, le=600)
     limits: dict[str, float] = Field(default_factory=dict)
+    # The strategy's price, for "idle, costing N SU/h" and the SUs of the end event.
+    su_per_gpu_hour: float = Field(default=0.0, ge=0)
+    gpus: int = Field(default=0, ge=0)  # the job's, all nodes
 
 
 def functions() -> list[str]:
@@ -61,6 +64,7 @@ def start(w: Watcher, logs: str, with_env: Callable[[str], str]) -> list[str]:
             '--job "$SLURM_JOB_ID" --name "$SLURM_JOB_NAME" --status "$rv_wst"',
             f"--interval {int(w.interval_s)} --log {log}.out --log {log}.err",
             *(f"--limit {q(f'{k}={float(v):g}')}" for k, v in sorted(w.limits.items())),
+            *([f"--su-per-gpu-hour {w.su_per_gpu_hour:g} --gpus {w.gpus}"] if w.gpus else []),
         ]
     )
     return [

@@ -3,6 +3,7 @@ notify.py. Stdlib only, Python 3.8: the node's python3 runs it as a lone file.
 
     python3 watcher.py --job ID --status FILE [--interval S] [--log PATH]...
                        [--limit NAME=VALUE]... [--name NAME]
+                       [--su-per-gpu-hour R --gpus N]
 
 The job script starts it next to the payload (rv_jupyter/jobs/watch.py) in a process
 group of its own, with the env file's values (channels and the per-user signing secret,
@@ -40,9 +41,15 @@ WARN_SHARE = 0.2  # of the job's length: the most lead the walltime warning may 
 _RESTART_S = (5, 15, 60, 300)  # nvidia-smi died: try again, less and less often
 
 
-def parse_row(line: str, node: str) -> tuple[rules.Gpu, str] | None:
+def parse_row(line: str, node: str, nodes: list[str] | None = None) -> tuple[rules.Gpu, str] | None:
     """One `--query-gpu=FIELDS --format=csv,noheader,nounits` line as (Gpu, name);
-    None for a line that is not one (a warning, a header)."""
+    None for a line that is not one (a warning, a header). With `nodes` (a multi-node
+    job), the line carries srun's task label ("1: ..."), task i running on nodes[i]."""
+    if nodes:
+        label, sep, line = line.partition(":")
+        if not sep or not label.strip().isdigit() or int(label) >= len(nodes):
+            return None
+        node = nodes[int(label)]
     cells = [c.strip() for c in line.split(",")]
     if len(cells) != len(FIELDS) or not cells[0].isdigit():
         return None
@@ -68,7 +75,7 @@ class Batches:
     def add(self, gpu: rules.Gpu) -> list[rules.Gpu] | None:
         """Take a row; the finished batch when this row starts the next one."""
         done = None
-        if any(g.index == gpu.index for g in self.pending):
+        if any((g.node, g.index) == (gpu.node, gpu.index) for g in self.pending):
             done, self.pending = self.pending, []
         self.pending.append(gpu)
         return done
@@ -145,6 +152,25 @@ def slurm_end(job_id: str) -> tuple[str, str] | None:
     return (state.split()[0], code) if state else None
 
 
+def job_nodes() -> list[str]:
+    """The job's nodes in srun's task order when it has several, else [] (this node)."""
+    if os.environ.get("SLURM_JOB_NUM_NODES", "1") in ("", "1"):
+        return []
+    listed = os.environ.get("SLURM_JOB_NODELIST", "")
+    return _output(["scontrol", "show", "hostnames", listed]).split() if listed else []
+
+
+def sampler_argv(job_id: str, interval: int, nodes: list[str]) -> list[str]:
+    """The one looping nvidia-smi; on a multi-node job, one per node in one job step
+    (its lines labelled by task), which shares the job's GPUs with the payload."""
+    smi = ["nvidia-smi", f"--query-gpu={','.join(FIELDS)}", "--format=csv,noheader,nounits",
+           "-l", str(interval)]  # fmt: skip
+    if not nodes:
+        return smi
+    return ["srun", f"--jobid={job_id}", "--overlap", f"--nodes={len(nodes)}",
+            "--ntasks-per-node=1", "--label", "--unbuffered", *smi]  # fmt: skip
+
+
 def _output(argv: list[str]) -> str:
     try:
         return subprocess.run(argv, capture_output=True, text=True, timeout=3).stdout
@@ -160,13 +186,16 @@ class Watcher:
         self.notifier = notifier
         self.clock = clock
         self.node = socket.gethostname()
+        self.nodes = job_nodes()
         times = start_end(args.job)
         self.end = times[1] if times else None
         limits = warn_limits(parse_limits(args.limit), times[1] - times[0] if times else None)
-        self.watch = rules.Watch(args.job, label="GPU", limits=limits)
+        self.watch = rules.Watch(args.job, label="GPU", limits=limits,
+                                 su_per_gpu_hour=args.su_per_gpu_hour)  # fmt: skip
         self.parent = os.getppid()
         self.born = clock()  # next to the payload's start: the job's elapsed time
         self.gpus: list[rules.Gpu] = []
+        self.latest: dict[tuple[str, int], rules.Gpu] = {}
         self.names: dict[int, str] = {}
         self.started = False
         self.stopping = False
@@ -213,7 +242,7 @@ class Watcher:
                 buf += chunk
                 *lines, buf = buf.split(b"\n")
                 for line in lines:
-                    row = parse_row(line.decode("utf-8", "replace"), self.node)
+                    row = parse_row(line.decode("utf-8", "replace"), self.node, self.nodes)
                     if row:
                         self.names[row[0].index] = row[1]
                         done = batches.add(row[0])
@@ -234,8 +263,7 @@ class Watcher:
             return self.proc.stdout.fileno() if self.proc.stdout else None
         if self.clock() < self.next_start:
             return None
-        argv = ["nvidia-smi", f"--query-gpu={','.join(FIELDS)}",
-                "--format=csv,noheader,nounits", "-l", str(self.args.interval)]  # fmt: skip
+        argv = sampler_argv(self.args.job, self.args.interval, self.nodes)
         try:
             self.proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
                                          stdin=subprocess.DEVNULL)  # fmt: skip
@@ -266,33 +294,51 @@ class Watcher:
         self.next_start = self.clock() + wait
 
     def _reading(self, gpus: list[rules.Gpu]) -> None:
-        self.gpus = gpus
-        if not self.started:
+        # The nodes' loops interleave: the rules see every GPU's latest reading.
+        for g in gpus:
+            self.latest[g.node, g.index] = g
+        self.gpus = [self.latest[k] for k in sorted(self.latest)]
+        if not self.started and set(self.nodes) <= {g.node for g in self.gpus}:
             self.started = True
-            kinds = sorted({self.names.get(g.index, "GPU") for g in gpus})
+            kinds = sorted({self.names.get(g.index, "GPU") for g in self.gpus})
             # "4 A100-SXM4-80GBs idle": the vendor's name is on every card.
             label = kinds[0][len("NVIDIA ") :] if kinds[0].startswith("NVIDIA ") else kinds[0]
             self.watch.label = label if len(kinds) == 1 else "GPU"
-            desc = ", ".join(f"{g.index}: {self.names.get(g.index, '?')}" for g in gpus)
-            self.send("started", nodes=[self.node], gpus=desc)
+            on = self.nodes and len(self.nodes) > 1
+            desc = ", ".join(
+                f"{g.node + ' ' if on else ''}{g.index}: {self.names.get(g.index, '?')}"
+                for g in self.gpus
+            )
+            self.send("started", nodes=self.nodes or [self.node], gpus=desc)
         self._check()
 
     def _check(self) -> None:
         now = self.clock()
         if not self.started and now - self.born > 3 * self.args.interval + 10:
             self.started = True  # no GPU reading (a CPU job, no nvidia-smi): say so anyway
-            self.send("started", nodes=[self.node], message="No GPU readings on this node.")
+            self.send(
+                "started", nodes=self.nodes or [self.node], message="No GPU readings on this node."
+            )
         logs = [p for p in self.args.log if os.path.exists(p)]
         log_mtime = max(os.path.getmtime(p) for p in logs) if logs else None
         left = self.end - now if self.end is not None else None
         for alert in self.watch.check(now, self.gpus, log_mtime=log_mtime, time_left_s=left):
             kind = "walltime" if alert.kind == "walltime" else "alert"
-            self.send(kind, nodes=[self.node], message=alert.message, severity=alert.severity)
+            self.send(
+                kind,
+                nodes=self.nodes or [self.node],
+                message=alert.message,
+                severity=alert.severity,
+            )
 
     def _finish(self) -> None:
         if self.proc is not None:
-            self.proc.kill()
-            self.proc.wait()
+            self.proc.terminate()  # srun passes it on to the step's tasks
+            try:
+                self.proc.wait(3)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
         try:
             with open(self.args.status) as f:
                 status = f.read()
@@ -304,9 +350,13 @@ class Watcher:
         hint = rules.END_HINTS.get(state, "")
         message = note or (hint[:1].upper() + hint[1:] + "." if hint else "")
         severity = "info" if kind in ("ended", "resubmitted") else "error"
-        self.send(kind, last=True, nodes=[self.node], state=state, exit_code=code,
-                  message=message, severity=severity,
-                  elapsed_s=round(self.clock() - self.born))  # fmt: skip
+        elapsed = round(self.clock() - self.born)
+        # What Rivanna charges: the GPUs held for the time run, at the type's rate.
+        sus = (
+            self.args.su_per_gpu_hour * self.args.gpus * elapsed / 3600 if self.args.gpus else None
+        )
+        self.send(kind, last=True, nodes=self.nodes or [self.node], state=state, exit_code=code,
+                  message=message, severity=severity, elapsed_s=elapsed, sus=sus)  # fmt: skip
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -318,6 +368,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--interval", type=int, default=DEFAULT_INTERVAL_S)
     p.add_argument("--log", action="append", default=[])
     p.add_argument("--limit", action="append", default=[])
+    p.add_argument("--su-per-gpu-hour", type=float, default=0.0)
+    p.add_argument("--gpus", type=int, default=0)
     args = p.parse_args(argv)
     notifier = delivery.Notifier.from_env(os.environ)
     # Read once, then out of the environment: nvidia-smi, squeue and sacct inherit it.

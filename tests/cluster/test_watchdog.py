@@ -25,6 +25,7 @@ from rv_jupyter.errors import RequestError
 from rv_jupyter.facts.rivanna import RemotePaths
 from rv_jupyter.telemetry import notify
 from rv_jupyter.telemetry.rules import END_HINTS
+from rv_jupyter.telemetry.watcher import FIELDS as WATCHER_FIELDS
 from rv_jupyter.workspace.envstore import EnvStore
 from tests.cluster.conftest import as_admin
 from tests.cluster.test_segment_secrets import _processes_with, _slurm_copies_of
@@ -60,10 +61,11 @@ cluster.run(envfiles.write_command(paths.env, stem), stdin=text)
 cluster.run(f"mkdir -p {shlex.quote(paths.logs)}")
 spec = JobSpec(
     name=args["name"], user=paths.user, command=("bash", "-c", args["payload"]),
-    partition="gpu-a6000", gres="gpu:a6000:2", time_s=args["time_s"],
+    partition="gpu-a6000", gres="gpu:a6000:2", time_s=args["time_s"], nodes=args["nodes"],
     env_file=f"{paths.env}/{stem}.env",
     watch=Watcher(script=script, interval_s=2,
-                  limits={"idle_for_s": 12, "memory_full_pct": 95}),
+                  limits={"idle_for_s": 12, "memory_full_pct": 95},
+                  su_per_gpu_hour=args.get("su", 0.0), gpus=2 * args["nodes"]),
 )
 job = cluster.run("sbatch --parsable", stdin=render(spec)).strip().split(";")[0]
 print("JOB", job, flush=True)
@@ -109,7 +111,7 @@ def _until(what: str, check: Any, timeout: float) -> Any:
 
 
 def _laptop_submits(config: Path, env: dict[str, str], name: str, payload: str,
-                    time_s: int) -> str:  # fmt: skip
+                    time_s: int, nodes: int = 1, su: float = 0.0) -> str:  # fmt: skip
     """Submit as a laptop would, then kill that laptop: the job id."""
     laptop = subprocess.Popen(
         [sys.executable, "-c", LAPTOP], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
@@ -117,7 +119,7 @@ def _laptop_submits(config: Path, env: dict[str, str], name: str, payload: str,
     )  # fmt: skip
     assert laptop.stdin and laptop.stdout
     order = {"config": str(config), "rid": secrets.token_hex(6), "env": env, "name": name,
-             "payload": payload, "time_s": time_s}  # fmt: skip
+             "payload": payload, "time_s": time_s, "nodes": nodes, "su": su}  # fmt: skip
     laptop.stdin.write(json.dumps(order) + "\n")
     laptop.stdin.flush()
     line = "-"
@@ -198,6 +200,51 @@ def test_the_watchdog_alerts_with_the_laptop_gone_and_leaves_with_the_job(
         assert {k: v for k, v in problems.items() if v} == {}, events
         log = Path(f"/scratch/rvtest/.rv/logs/{name}-{job}.err").read_text()
         assert "rv-watch" not in log and "rv-notify" not in log, log
+    finally:
+        server.shutdown()
+        for pid in _pids_with(f"--job\0{job}\0"):
+            os.kill(pid, 9)
+
+
+# The batch shell runs on the first node; the load goes to GPU 1 of the second.
+TWO_NODES = (
+    'second=$(scontrol show hostnames "$SLURM_JOB_NODELIST" | tail -1); sleep 8; '
+    'srun --overlap -w "$second" -N1 -n1 rv-fake-load --mem 48000M --gpu 1 --seconds 12; '
+    "sleep 4"
+)
+
+
+def test_the_watchdog_of_a_two_node_job_watches_both_nodes(a_config_path: Path) -> None:
+    _Inbox.got.clear()
+    server = http.server.ThreadingHTTPServer((HOST_FROM_NODES, 0), _Inbox)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    url = f"http://{HOST_FROM_NODES}:{server.server_port}/hook-{secrets.token_hex(8)}"
+    env = notify.to_env([notify.Channel("inbox", "json", url)], notify.new_secret())
+    job = _laptop_submits(a_config_path, env, f"two-{secrets.token_hex(3)}", TWO_NODES, 600, 2,
+                          su=36.0)  # fmt: skip
+    try:
+
+        def events() -> list[dict[str, Any]]:
+            return [json.loads(body)["event"] for _, body, _ in _Inbox.got]
+
+        _until("the end event", lambda: {"ended", "failed"} & {e["kind"] for e in events()}, 120)
+        nodes = as_admin("sacct", "-X", "-n", "-P", "-o", "NodeList", "-j", job).strip()
+        both = as_admin("scontrol", "show", "hostnames", nodes).split()
+        got = events()
+        started = got[0]
+        assert started["kind"] == "started" and started["nodes"] == both, got
+        assert all(f"{n} 0: NVIDIA RTX A6000" in started["gpus"] for n in both), started
+        full = [e["message"] for e in got if e["kind"] == "alert" and "nearly full" in e["message"]]
+        assert full and f"{both[1]} GPU 1 " in full[0] and both[0] not in full[0], got
+        end = got[-1]  # 4 GPUs at 36 SU/h: 0.04 SU a second
+        assert end["kind"] == "ended" and end["sus"] == pytest.approx(
+            0.04 * end["elapsed_s"], abs=0.01
+        ), end
+        _until("the job's end", lambda: not as_admin("squeue", "-h", "-j", job, "-o", "%T")
+               .strip(), 60)  # fmt: skip
+        # Neither node keeps the watcher's nvidia-smi (its fields are its own).
+        mine = "--query-gpu=" + ",".join(WATCHER_FIELDS)
+        _until("no watcher sampler left", lambda: not _pids_with(mine), 30)
     finally:
         server.shutdown()
         for pid in _pids_with(f"--job\0{job}\0"):

@@ -247,20 +247,29 @@ def test_every_section_of_the_model_is_checked_and_written() -> None:
 
 
 @pytest.mark.parametrize(
-    ("text", "args"),
+    ("text", "mail"),
     [
-        ("", []),
-        ('mail = "abs6bd@virginia.edu"\n',
-         ["--mail-type=END,FAIL", "--mail-user=abs6bd@virginia.edu"]),
-        ('mail = "a@b.edu"\nmail_type = "begin, end"\n',
-         ["--mail-type=BEGIN,END", "--mail-user=a@b.edu"]),
-        ('mail = "a@b.edu"\nmail_type = "NONE"\n', []),
-        ('email = "a@b.edu"\n', []),  # the rv CLI's address, switched off
-        ('enabled = true\nemail = "a@b.edu"\n', ["--mail-type=END,FAIL", "--mail-user=a@b.edu"]),
+        ("", None),
+        ('mail = "abs6bd@virginia.edu"\n', ("abs6bd@virginia.edu", "END,FAIL")),
+        ('mail = "a@b.edu"\nmail_type = "begin, end"\n', ("a@b.edu", "BEGIN,END")),
+        ('mail = "a@b.edu"\nmail_type = "NONE"\n', None),
+        ('email = "a@b.edu"\n', None),  # the rv CLI's address, switched off
+        ('enabled = true\nemail = "a@b.edu"\n', ("a@b.edu", "END,FAIL")),
     ],
 )  # fmt: skip
-def test_slurm_mail_flags(text: str, args: list[str]) -> None:
-    assert config.parse("[notifications]\n" + text).notifications.sbatch_mail() == args
+def test_slurm_mail_for_jobs(text: str, mail: tuple[str, str] | None) -> None:
+    got = config.parse("[notifications]\n" + text).notifications.job_mail()
+    assert (got.user, got.types) == mail if got else mail is None
+
+
+@pytest.mark.parametrize(
+    "text",
+    ['mail = "a@b.edu; rm -rf ~"\n', 'email = "me"\n', 'mail_type = "END,SOMETIMES"\n'],
+)
+def test_bad_mail_settings_are_one_line_errors(text: str) -> None:
+    with pytest.raises(ConfigError) as e:
+        config.parse("[notifications]\n" + text)
+    assert "\n" not in e.value.message and "notifications" in e.value.message
 
 
 def test_notification_channels_round_trip_by_reference(tmp_path: Path) -> None:

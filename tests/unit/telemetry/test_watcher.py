@@ -18,7 +18,7 @@ import pytest
 
 from rv_jupyter.jobs.script import JobSpec, render
 from rv_jupyter.jobs.watch import Watcher
-from rv_jupyter.telemetry import notify, ship
+from rv_jupyter.telemetry import notify, ship, watcher
 from rv_jupyter.telemetry.rules import Gpu, Limits
 from rv_jupyter.telemetry.watcher import Batches, final_event, parse_limits, parse_row
 
@@ -178,7 +178,8 @@ def test_a_lone_watcher_sends_started_alerts_and_the_end(tmp_path: Path) -> None
     py = shutil.which("python3") or sys.executable
     proc = subprocess.Popen(
         [py, "watcher.py", "--job", "77", "--name", "t", "--status", str(status),
-         "--interval", "1", "--limit", "idle_for_s=2", "--limit", "memory_full_pct=95"],
+         "--interval", "1", "--limit", "idle_for_s=2", "--limit", "memory_full_pct=95",
+         "--su-per-gpu-hour", "3600", "--gpus", "2"],
         cwd=tmp_path, env=env, stderr=subprocess.PIPE, text=True,
     )  # fmt: skip
     try:
@@ -196,8 +197,13 @@ def test_a_lone_watcher_sends_started_alerts_and_the_end(tmp_path: Path) -> None
     assert got[0]["gpus"] == "0: NVIDIA RTX A6000, 1: NVIDIA RTX A6000"
     alerts = [str(e["message"]) for e in got if e["kind"] == "alert"]
     assert any(m.startswith("GPU memory nearly full in job 77: ") for m in alerts), alerts
-    assert any(m.startswith("2 RTX A6000s of job 77 idle for 0 min") for m in alerts), alerts
-    assert got[-1]["kind"] == "ended" and got[-1]["state"] == "COMPLETED"
+    assert any(m.startswith("2 RTX A6000s of job 77 idle for 0 min, costing 7,200 SU/h")
+               for m in alerts), alerts  # fmt: skip
+    end = got[-1]
+    assert end["kind"] == "ended" and end["state"] == "COMPLETED"
+    # Two GPUs at one SU per GPU-second, for the seconds the watcher saw.
+    assert end["sus"] == pytest.approx(2 * float(end["elapsed_s"]), abs=0.01)
+    assert float(end["elapsed_s"]) >= 2
     assert all(e["signed"] for e in got)
     assert not [p for p in os.listdir(tmp_path) if p.endswith(".pyc")]
 
@@ -249,3 +255,22 @@ def test_the_walltime_warning_comes_at_most_a_fifth_of_the_job_before_its_end(
     from rv_jupyter.telemetry.watcher import warn_limits
 
     assert warn_limits(Limits(), length).walltime_warn_s == want
+
+
+def test_a_multi_node_job_is_sampled_by_one_labelled_step_on_every_node() -> None:
+    nodes = ["udc-a1", "udc-a2"]
+    argv = watcher.sampler_argv("9", 10, nodes)
+    assert argv[:7] == ["srun", "--jobid=9", "--overlap", "--nodes=2", "--ntasks-per-node=1",
+                        "--label", "--unbuffered"]  # fmt: skip
+    assert watcher.sampler_argv("9", 10, [])[0] == "nvidia-smi"
+    row = parse_row(" 1: 0, NVIDIA A100-SXM4-80GB, 97, 100, 81920", "batch", nodes)
+    assert row and row[0] == Gpu("udc-a2", 0, 97.0, 100.0, 81920.0)
+    assert parse_row("2: 0, X, 1, 1, 1", "batch", nodes) is None  # no such task
+    assert parse_row("srun: error: ...", "batch", nodes) is None
+
+
+def test_batches_of_two_nodes_keep_the_same_index_apart() -> None:
+    b = Batches()
+    a, c = Gpu("a", 0, 1.0, 0.0, 1.0), Gpu("c", 0, 1.0, 0.0, 1.0)
+    assert [b.add(a), b.add(c)] == [None, None]
+    assert b.add(a) == [a, c]
