@@ -102,11 +102,12 @@ def parse_limits(pairs: list[str]) -> rules.Limits:
 
 
 def final_event(
-    status: str, *, slurm: tuple[str, str] | None, left_s: float | None
+    status: str, *, slurm: tuple[str, str] | None, left_s: float | None, oom: bool = False
 ) -> tuple[str, str, str, str]:
     """(event kind, Slurm state, exit code, note) of the job's end, from the batch shell's
     word (`status`: the payload's exit status, `resubmitted <id>`, or "" when the shell
-    itself was ended) and else Slurm's (state, exit code)."""
+    itself was ended) and else Slurm's (state, exit code). `oom`: the kernel's OOM killer
+    struck in the job's cgroup, which Slurm will call OUT_OF_MEMORY once the job is over."""
     word = status.strip()
     if word.startswith("resubmitted"):
         nxt = word.split()[1] if len(word.split()) > 1 else ""
@@ -115,6 +116,8 @@ def final_event(
         code = int(word)
         if code == 0:
             return "ended", "COMPLETED", "0:0", ""
+        if oom:
+            return "failed", "OUT_OF_MEMORY", f"0:{code - 128}" if code > 128 else f"{code}:0", ""
         # A shell reports death by signal N as 128 + N; Slurm writes it as 0:N.
         return "failed", "FAILED", f"0:{code - 128}" if code > 128 else f"{code}:0", ""
     if slurm and slurm[0] not in ("", "RUNNING", "PENDING", "COMPLETING"):
@@ -152,6 +155,52 @@ def slurm_end(job_id: str) -> tuple[str, str] | None:
     return (state.split()[0], code) if state else None
 
 
+def oom_kills(
+    job_id: str, proc_cgroup: str = "/proc/self/cgroup", root: str = "/sys/fs/cgroup"
+) -> int | None:
+    """OOM kills so far in the job's memory cgroup (all its steps), or None when this
+    node has none to read (no cgroup plugin, another layout).
+
+    cgroup v2 (`0::/system.slice/slurmstepd.scope/job_7/step_batch/...`): the job
+    directory's memory.events, which counts its whole subtree. v1 (`N:memory:/slurm/
+    uid_U/job_7/step_batch`): `oom_kill` of memory.oom_control (kernel >= 4.13) summed
+    over the job directory and the steps below it."""
+    try:
+        with open(proc_cgroup) as f:
+            lines = f.read().splitlines()
+    except OSError:
+        return None
+    for line in lines:
+        _, controllers, path = [*line.split(":", 2), "", ""][:3]
+        parts = path.strip("/").split("/")
+        if f"job_{job_id}" not in parts:
+            continue
+        job = "/".join(parts[: parts.index(f"job_{job_id}") + 1])
+        if controllers == "":
+            return _counter(os.path.join(root, job, "memory.events"), "oom_kill")
+        if "memory" in controllers.split(","):
+            base = os.path.join(root, "memory", job)
+            counts = [
+                _counter(os.path.join(d, "memory.oom_control"), "oom_kill")
+                for d, _, _ in os.walk(base)
+            ]
+            known = [c for c in counts if c is not None]
+            return sum(known) if known else None
+    return None
+
+
+def _counter(path: str, name: str) -> int | None:
+    try:
+        with open(path) as f:
+            for line in f:
+                key, _, value = line.partition(" ")
+                if key == name and value.strip().isdigit():
+                    return int(value)
+    except OSError:
+        pass
+    return None
+
+
 def job_nodes() -> list[str]:
     """The job's nodes in srun's task order when it has several, else [] (this node)."""
     if os.environ.get("SLURM_JOB_NUM_NODES", "1") in ("", "1"):
@@ -187,6 +236,7 @@ class Watcher:
         self.clock = clock
         self.node = socket.gethostname()
         self.nodes = job_nodes()
+        self.oom_at_start = oom_kills(args.job)
         times = start_end(args.job)
         self.end = times[1] if times else None
         limits = warn_limits(parse_limits(args.limit), times[1] - times[0] if times else None)
@@ -346,7 +396,9 @@ class Watcher:
             status = ""
         left = self.end - self.clock() if self.end is not None else None
         slurm = None if status.strip() else slurm_end(self.args.job)
-        kind, state, code, note = final_event(status, slurm=slurm, left_s=left)
+        ooms = oom_kills(self.args.job)
+        oom = ooms is not None and ooms > (self.oom_at_start or 0)
+        kind, state, code, note = final_event(status, slurm=slurm, left_s=left, oom=oom)
         hint = rules.END_HINTS.get(state, "")
         message = note or (hint[:1].upper() + hint[1:] + "." if hint else "")
         severity = "info" if kind in ("ended", "resubmitted") else "error"

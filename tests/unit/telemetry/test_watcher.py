@@ -274,3 +274,44 @@ def test_batches_of_two_nodes_keep_the_same_index_apart() -> None:
     a, c = Gpu("a", 0, 1.0, 0.0, 1.0), Gpu("c", 0, 1.0, 0.0, 1.0)
     assert [b.add(a), b.add(c)] == [None, None]
     assert b.add(a) == [a, c]
+
+
+def _cgroup(tmp_path: Path, line: str, files: dict[str, str]) -> tuple[str, str]:
+    (tmp_path / "self-cgroup").write_text(line + "\n")
+    for rel, text in files.items():
+        (tmp_path / "fs" / rel).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / "fs" / rel).write_text(text)
+    return str(tmp_path / "self-cgroup"), str(tmp_path / "fs")
+
+
+def test_oom_kills_are_read_from_the_jobs_cgroup_v2(tmp_path: Path) -> None:
+    job = "system.slice/slurmstepd.scope/job_7"
+    events = "low 0\nhigh 0\nmax 12\noom 2\noom_kill 1\noom_group_kill 0\n"
+    where = _cgroup(tmp_path, f"0::/{job}/step_batch/user/task_0",
+                    {f"{job}/memory.events": events})  # fmt: skip
+    assert watcher.oom_kills("7", *where) == 1
+    assert watcher.oom_kills("8", *where) is None  # not this job's cgroup
+
+
+def test_oom_kills_are_summed_over_the_steps_in_cgroup_v1(tmp_path: Path) -> None:
+    job = "memory/slurm/uid_1000/job_7"
+    ctl = "oom_kill_disable 0\nunder_oom 0\noom_kill {}\n"
+    lines = "12:pids:/slurm/uid_1000/job_7/step_batch\n4:memory:/slurm/uid_1000/job_7/step_batch"
+    where = _cgroup(tmp_path, lines, {
+        f"{job}/memory.oom_control": ctl.format(0),
+        f"{job}/step_batch/memory.oom_control": ctl.format(1),
+        f"{job}/step_0/memory.oom_control": ctl.format(2),
+    })  # fmt: skip
+    assert watcher.oom_kills("7", *where) == 3
+
+
+def test_no_memory_cgroup_is_no_answer(tmp_path: Path) -> None:
+    assert watcher.oom_kills("7", *_cgroup(tmp_path, "0::/user.slice/session-3.scope", {})) is None
+    assert watcher.oom_kills("7", str(tmp_path / "absent"), str(tmp_path)) is None
+
+
+def test_a_payload_killed_by_the_oom_killer_ends_as_out_of_memory() -> None:
+    assert final_event("137\n", slurm=None, left_s=500.0, oom=True) == (
+        "failed", "OUT_OF_MEMORY", "0:9", "",
+    )  # fmt: skip
+    assert final_event("0\n", slurm=None, left_s=500.0, oom=True)[1] == "COMPLETED"
