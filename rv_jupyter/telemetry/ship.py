@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from importlib import resources
 from typing import Any
 
-FILES = ("watcher.py", "rules.py", "notify.py", "delivery.py")
+FILES = ("watcher.py", "rules.py", "notify.py", "delivery.py", "node_facts.py")
 
 
 def sources() -> dict[str, str]:

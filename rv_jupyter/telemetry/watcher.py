@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import datetime
 import os
 import select
 import signal
@@ -29,9 +28,10 @@ from collections.abc import Callable
 from typing import Any
 
 if __package__:
-    from rv_jupyter.telemetry import delivery, notify, rules
-else:  # on the node: the three files sit side by side
+    from rv_jupyter.telemetry import delivery, node_facts, notify, rules
+else:  # on the node: the shipped files sit side by side
     import delivery  # type: ignore[no-redef]
+    import node_facts  # type: ignore[no-redef]
     import notify  # type: ignore[no-redef]
     import rules  # type: ignore[no-redef]
 
@@ -128,16 +128,6 @@ def final_event(
     return "failed", state, "", ""
 
 
-def start_end(job_id: str) -> tuple[float, float] | None:
-    """The job's start and end (walltime) as Unix times, from Slurm once; None if unknown."""
-    out = _output(["squeue", "-h", "-j", job_id, "-o", "%S %e"]).split()
-    try:
-        start, end = (datetime.datetime.fromisoformat(t).timestamp() for t in out)
-    except ValueError:
-        return None
-    return start, end
-
-
 def warn_limits(limits: rules.Limits, length_s: float | None) -> rules.Limits:
     """Limits whose walltime warning comes at most a fifth of the job's length before its
     end (as the kernel agent's does): a 20-minute job is not warned at its start."""
@@ -145,68 +135,6 @@ def warn_limits(limits: rules.Limits, length_s: float | None) -> rules.Limits:
         return limits
     warn = min(limits.walltime_warn_s, WARN_SHARE * length_s)
     return dataclasses.replace(limits, walltime_warn_s=warn)
-
-
-def slurm_end(job_id: str) -> tuple[str, str] | None:
-    """(State, ExitCode) as accounting has them, or None."""
-    out = _output(["sacct", "-X", "-n", "-P", "-o", "State,ExitCode", "-j", job_id])
-    line = out.strip().splitlines()[0] if out.strip() else ""
-    state, _, code = line.partition("|")
-    return (state.split()[0], code) if state else None
-
-
-def oom_kills(
-    job_id: str, proc_cgroup: str = "/proc/self/cgroup", root: str = "/sys/fs/cgroup"
-) -> int | None:
-    """OOM kills so far in the job's memory cgroup (all its steps), or None when this
-    node has none to read (no cgroup plugin, another layout).
-
-    cgroup v2 (`0::/system.slice/slurmstepd.scope/job_7/step_batch/...`): the job
-    directory's memory.events, which counts its whole subtree. v1 (`N:memory:/slurm/
-    uid_U/job_7/step_batch`): `oom_kill` of memory.oom_control (kernel >= 4.13) summed
-    over the job directory and the steps below it."""
-    try:
-        with open(proc_cgroup) as f:
-            lines = f.read().splitlines()
-    except OSError:
-        return None
-    for line in lines:
-        _, controllers, path = [*line.split(":", 2), "", ""][:3]
-        parts = path.strip("/").split("/")
-        if f"job_{job_id}" not in parts:
-            continue
-        job = "/".join(parts[: parts.index(f"job_{job_id}") + 1])
-        if controllers == "":
-            return _counter(os.path.join(root, job, "memory.events"), "oom_kill")
-        if "memory" in controllers.split(","):
-            base = os.path.join(root, "memory", job)
-            counts = [
-                _counter(os.path.join(d, "memory.oom_control"), "oom_kill")
-                for d, _, _ in os.walk(base)
-            ]
-            known = [c for c in counts if c is not None]
-            return sum(known) if known else None
-    return None
-
-
-def _counter(path: str, name: str) -> int | None:
-    try:
-        with open(path) as f:
-            for line in f:
-                key, _, value = line.partition(" ")
-                if key == name and value.strip().isdigit():
-                    return int(value)
-    except OSError:
-        pass
-    return None
-
-
-def job_nodes() -> list[str]:
-    """The job's nodes in srun's task order when it has several, else [] (this node)."""
-    if os.environ.get("SLURM_JOB_NUM_NODES", "1") in ("", "1"):
-        return []
-    listed = os.environ.get("SLURM_JOB_NODELIST", "")
-    return _output(["scontrol", "show", "hostnames", listed]).split() if listed else []
 
 
 def sampler_argv(job_id: str, interval: int, nodes: list[str]) -> list[str]:
@@ -220,13 +148,6 @@ def sampler_argv(job_id: str, interval: int, nodes: list[str]) -> list[str]:
             "--ntasks-per-node=1", "--label", "--unbuffered", *smi]  # fmt: skip
 
 
-def _output(argv: list[str]) -> str:
-    try:
-        return subprocess.run(argv, capture_output=True, text=True, timeout=3).stdout
-    except (OSError, subprocess.SubprocessError):
-        return ""
-
-
 class Watcher:
     """The loop: samples in, alerts and events out."""
 
@@ -235,9 +156,9 @@ class Watcher:
         self.notifier = notifier
         self.clock = clock
         self.node = socket.gethostname()
-        self.nodes = job_nodes()
-        self.oom_at_start = oom_kills(args.job)
-        times = start_end(args.job)
+        self.nodes = node_facts.job_nodes()
+        self.oom_at_start = node_facts.oom_kills(args.job)
+        times = node_facts.start_end(args.job)
         self.end = times[1] if times else None
         limits = warn_limits(parse_limits(args.limit), times[1] - times[0] if times else None)
         self.watch = rules.Watch(args.job, label="GPU", limits=limits,
@@ -395,8 +316,8 @@ class Watcher:
         except OSError:
             status = ""
         left = self.end - self.clock() if self.end is not None else None
-        slurm = None if status.strip() else slurm_end(self.args.job)
-        ooms = oom_kills(self.args.job)
+        slurm = None if status.strip() else node_facts.slurm_end(self.args.job)
+        ooms = node_facts.oom_kills(self.args.job)
         oom = ooms is not None and ooms > (self.oom_at_start or 0)
         kind, state, code, note = final_event(status, slurm=slurm, left_s=left, oom=oom)
         hint = rules.END_HINTS.get(state, "")

@@ -18,7 +18,7 @@ import pytest
 
 from rv_jupyter.jobs.script import JobSpec, render
 from rv_jupyter.jobs.watch import Watcher
-from rv_jupyter.telemetry import notify, ship, watcher
+from rv_jupyter.telemetry import node_facts, notify, ship, watcher
 from rv_jupyter.telemetry.rules import Gpu, Limits
 from rv_jupyter.telemetry.watcher import Batches, final_event, parse_limits, parse_row
 
@@ -289,8 +289,8 @@ def test_oom_kills_are_read_from_the_jobs_cgroup_v2(tmp_path: Path) -> None:
     events = "low 0\nhigh 0\nmax 12\noom 2\noom_kill 1\noom_group_kill 0\n"
     where = _cgroup(tmp_path, f"0::/{job}/step_batch/user/task_0",
                     {f"{job}/memory.events": events})  # fmt: skip
-    assert watcher.oom_kills("7", *where) == 1
-    assert watcher.oom_kills("8", *where) is None  # not this job's cgroup
+    assert node_facts.oom_kills("7", *where) == 1
+    assert node_facts.oom_kills("8", *where) is None  # not this job's cgroup
 
 
 def test_oom_kills_are_summed_over_the_steps_in_cgroup_v1(tmp_path: Path) -> None:
@@ -302,12 +302,14 @@ def test_oom_kills_are_summed_over_the_steps_in_cgroup_v1(tmp_path: Path) -> Non
         f"{job}/step_batch/memory.oom_control": ctl.format(1),
         f"{job}/step_0/memory.oom_control": ctl.format(2),
     })  # fmt: skip
-    assert watcher.oom_kills("7", *where) == 3
+    assert node_facts.oom_kills("7", *where) == 3
 
 
 def test_no_memory_cgroup_is_no_answer(tmp_path: Path) -> None:
-    assert watcher.oom_kills("7", *_cgroup(tmp_path, "0::/user.slice/session-3.scope", {})) is None
-    assert watcher.oom_kills("7", str(tmp_path / "absent"), str(tmp_path)) is None
+    assert (
+        node_facts.oom_kills("7", *_cgroup(tmp_path, "0::/user.slice/session-3.scope", {})) is None
+    )
+    assert node_facts.oom_kills("7", str(tmp_path / "absent"), str(tmp_path)) is None
 
 
 def test_a_payload_killed_by_the_oom_killer_ends_as_out_of_memory() -> None:
