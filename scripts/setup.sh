@@ -19,12 +19,20 @@ if [ ! -x .venv/bin/python ]; then
     python3 -m venv .venv
 fi
 PY=$top/.venv/bin/python
+# The Lab extension's build needs Node (the wheel a user installs has it prebuilt).
+if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then
+    echo "setup: installing nodejs and npm" >&2
+    DEBIAN_FRONTEND=noninteractive apt-get update -qq >/dev/null
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends nodejs npm >/dev/null
+fi
 # Reinstall only when the project's metadata changed since the last install.
 stamp=.venv/.rv-installed
 if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
     "$PY" -m pip install -q --disable-pip-version-check -e '.[dev]'
     touch "$stamp"
 fi
+
+scripts/build-lab "$top/.venv"
 
 RV_CONFIG=$(tests/cluster/up | tail -1)
 export RV_CONFIG

@@ -16,13 +16,13 @@ def _jupyter_server_extension_points() -> list[dict[str, str]]:
 def _load_jupyter_server_extension(serverapp: Any) -> None:
     from tornado.web import url
 
-    from rv_jupyter.server import api, proxy
+    from rv_jupyter.server import api, live, proxy
 
     web_app = serverapp.web_app
     base = web_app.settings["base_url"].rstrip("/")
     routes = [
         url(base + pattern, handler, name=f"rv-{handler.__name__}")
-        for pattern, handler in (*api.ROUTES, *proxy.ROUTES)
+        for pattern, handler in (*api.ROUTES, *live.ROUTES, *proxy.ROUTES)
     ]
     web_app.add_handlers(".*$", routes)
     _use_pending_kernels(serverapp)
