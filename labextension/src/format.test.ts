@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 
-import { ageText, duration, filterJobs, liveSus, liveTimes, share, sinceRead, sortJobs } from './format';
+import { ageText, duration, filterJobs, liveSus, liveTimes, share, sinceRead, sortJobs, typeChoices } from './format';
 import type { LabJob, LabView } from './types';
 
 function job(over: Partial<LabJob>): LabJob {
@@ -82,5 +82,23 @@ describe('share', () => {
     expect(share(30, 20)).toBe(100);
     expect(share(null, 20)).toBeNull();
     expect(share(1, 0)).toBeNull();
+  });
+});
+
+describe('the launcher type picker', () => {
+  it('sums free GPUs per type over its partitions and says its SU rate', () => {
+    const g = (partition: string, gpu_type: string | null, label: string, free: number, total: number, su: number | null) => ({
+      partition, gpu_type, gres: 'x', label, vram_gb: null, su_per_gpu_hour: su, total, free,
+      nodes_idle: 0, nodes_mixed: 0, nodes_allocated: 0, nodes_down: 0
+    });
+    const choices = typeChoices([
+      g('gpu-a6000', 'a6000', 'A6000', 3, 8, 142.73), g('gpu', 'a6000', 'A6000', 1, 8, 142.73),
+      g('gpu-mig', 'mig', 'MIG 1g.10gb', 8, 8, 0), g('gpu-new', null, 'b200', 8, 8, null)
+    ]);
+    expect(choices).toEqual([
+      { value: 'any', label: 'any type (12 free now)' },
+      { value: 'a6000', label: 'A6000: 4/16 free, 143 SU/GPU-h' },
+      { value: 'mig', label: 'MIG 1g.10gb: 8/8 free, no SU charge' }
+    ]);
   });
 });

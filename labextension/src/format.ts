@@ -4,7 +4,7 @@
  * rates); this only moves counters on between reads and lays values out.
  */
 
-import type { LabJob, LabView } from './types';
+import type { GpuAvailability, LabJob, LabView } from './types';
 
 /** A length of time as a person reads it: 45s, 12m, 1h05m, 2d03h; null is a dash. */
 export function duration(seconds: number | null | undefined): string {
@@ -143,4 +143,26 @@ export function sus(value: number | null | undefined): string {
     return '–';
   }
   return value.toLocaleString('en-US', { maximumFractionDigits: value < 10 ? 2 : 0 });
+}
+
+/** Free GPUs and the SU rate per GPU type, summed over its partitions (for the picker). */
+export function typeChoices(gpus: GpuAvailability[]): { value: string; label: string }[] {
+  const byType = new Map<string, { label: string; free: number; total: number; su: number | null }>();
+  for (const g of gpus) {
+    if (!g.gpu_type) {
+      continue;
+    }
+    const t = byType.get(g.gpu_type) ?? { label: g.label, free: 0, total: 0, su: g.su_per_gpu_hour };
+    t.free += g.free;
+    t.total += g.total;
+    byType.set(g.gpu_type, t);
+  }
+  const free = [...byType.values()].reduce((n, t) => n + t.free, 0);
+  return [
+    { value: 'any', label: `any type (${free} free now)` },
+    ...[...byType.entries()].map(([value, t]) => ({
+      value,
+      label: `${t.label}: ${t.free}/${t.total} free, ${t.su ? sus(t.su) + ' SU/GPU-h' : 'no SU charge'}`
+    }))
+  ];
 }

@@ -1,20 +1,28 @@
 /**
  * The page's one live feed of the server's view (GET /rv/api/live), shared by every
  * Rivanna face in this Lab page. It is open only while the page is visible: a hidden
- * tab closes it, so the server's poller reads for visible tabs only.
+ * tab closes it, so the server's poller reads for visible tabs only; except when the
+ * user allowed desktop notifications, which a hidden tab exists to deliver.
  */
+
+/** Whether this page may show desktop notifications (the user allowed them). */
+export function desktopAllowed(): boolean {
+  return typeof Notification !== 'undefined' && Notification.permission === 'granted';
+}
 
 import { ISignal, Signal } from '@lumino/signaling';
 
 import { streamEvents } from './api';
-import type { LabView } from './types';
+import type { JobEvent, KernelInfo, LabView } from './types';
 
 const RETRY_MS = [1000, 2000, 5000, 10000, 30000];
 
 export class LiveView {
   private _view: LabView | null = null;
+  private _kernels: KernelInfo[] = [];
   private _receivedAt = 0;
   private _changed = new Signal<this, LabView | null>(this);
+  private _jobEvent = new Signal<this, JobEvent>(this);
   private _problem: string | null = null;
   private _abort: AbortController | null = null;
   private _failures = 0;
@@ -31,6 +39,16 @@ export class LiveView {
     return this._view;
   }
 
+  /** This server's Rivanna kernels, as last pushed. */
+  get kernels(): KernelInfo[] {
+    return this._kernels;
+  }
+
+  /** The Rivanna kernel with this id, if it is one. */
+  kernel(id: string | undefined): KernelInfo | null {
+    return (id && this._kernels.find(k => k.kernel_id === id)) || null;
+  }
+
   /** The client's clock (ms) when the latest view arrived. */
   get receivedAt(): number {
     return this._receivedAt;
@@ -39,6 +57,11 @@ export class LiveView {
   /** Why the feed is down now (the server unreachable...), or null while it flows. */
   get problem(): string | null {
     return this._problem;
+  }
+
+  /** A job started, ended or failed (seen while this page listened). */
+  get jobEvent(): ISignal<this, JobEvent> {
+    return this._jobEvent;
   }
 
   /** A new view, or a change of `problem`. */
@@ -50,7 +73,7 @@ export class LiveView {
   restart(): void {
     this._close();
     this._failures = 0;
-    if (this.doc.visibilityState !== 'hidden') {
+    if (this.doc.visibilityState !== 'hidden' || desktopAllowed()) {
       this._open();
     }
   }
@@ -62,7 +85,7 @@ export class LiveView {
   }
 
   private _onVisibility = (): void => {
-    if (this.doc.visibilityState === 'hidden') {
+    if (this.doc.visibilityState === 'hidden' && !desktopAllowed()) {
       this._close();
     } else if (!this._abort) {
       this._open();
@@ -78,6 +101,15 @@ export class LiveView {
     streamEvents(
       'live',
       event => {
+        if (event.event === 'job') {
+          this._jobEvent.emit(JSON.parse(event.data) as JobEvent);
+          return;
+        }
+        if (event.event === 'kernels') {
+          this._kernels = JSON.parse(event.data) as KernelInfo[];
+          this._changed.emit(this._view);
+          return;
+        }
         if (event.event !== 'view') {
           return;
         }
@@ -104,7 +136,7 @@ export class LiveView {
     this._failures += 1;
     this._timer = window.setTimeout(() => {
       this._timer = null;
-      if (this.doc.visibilityState !== 'hidden' && !this._abort) {
+      if ((this.doc.visibilityState !== 'hidden' || desktopAllowed()) && !this._abort) {
         this._open();
       }
     }, wait);

@@ -3,10 +3,9 @@
  * type, SU balances, storage and fairshare, from the page's LiveView.
  */
 
-import { Dialog, showDialog, showErrorMessage } from '@jupyterlab/apputils';
 import { Widget } from '@lumino/widgets';
 
-import { requestAPI, RvApiError } from './api';
+import { cancelJob } from './actions';
 import { bar, h } from './dom';
 import {
   ageText,
@@ -47,7 +46,10 @@ export class RivannaSidebar extends Widget {
   private readonly storageBox = h('div', { className: 'rv-storage' });
   private readonly ticker: number;
 
-  constructor(private readonly live: LiveView) {
+  constructor(
+    private readonly live: LiveView,
+    private readonly openJob: (jobId: string) => void
+  ) {
     super();
     this.id = 'rv-sidebar';
     this.addClass('rv-sidebar');
@@ -219,6 +221,12 @@ export class RivannaSidebar extends Widget {
       '✕'
     );
     cancel.addEventListener('click', () => void this.cancel(job));
+    const open = h(
+      'button',
+      { className: 'rv-open', type: 'button', title: `Open the page of job ${job.job_id}`, 'aria-label': `Open job ${job.job_id}` },
+      '↗'
+    );
+    open.addEventListener('click', () => this.openJob(job.job_id));
     const detail: string[] = [];
     if (job.state === 'pending') {
       if (job.reason_code) {
@@ -248,6 +256,7 @@ export class RivannaSidebar extends Widget {
         h('span', { className: 'rv-id' }, job.job_id),
         h('span', { className: 'rv-name', title: job.name }, job.name),
         h('span', { className: 'rv-left', title: 'Time left' }, this.leftText(job, since)),
+        open,
         cancel
       ),
       h(
@@ -260,21 +269,8 @@ export class RivannaSidebar extends Widget {
     );
   }
 
-  private async cancel(job: LabJob): Promise<void> {
-    const answer = await showDialog({
-      title: `Cancel job ${job.job_id}?`,
-      body: `${job.name} (${job.state}${job.node_list ? ' on ' + job.node_list : ''}) ends now; whatever it has not saved is lost.`,
-      buttons: [Dialog.cancelButton({ label: 'Keep it' }), Dialog.warnButton({ label: 'Cancel job' })]
-    });
-    if (!answer.button.accept) {
-      return;
-    }
-    try {
-      await requestAPI(`jobs/${encodeURIComponent(job.job_id)}/cancel`, { method: 'POST' });
-    } catch (err) {
-      const e = err as RvApiError;
-      await showErrorMessage(`Job ${job.job_id} was not cancelled`, e.hint ? `${e.message} ${e.hint}` : e.message);
-    }
+  private cancel(job: LabJob): Promise<boolean> {
+    return cancelJob(job.job_id, `${job.name} (${job.state}${job.node_list ? ' on ' + job.node_list : ''})`);
   }
 
   private renderGpus(): void {

@@ -73,4 +73,41 @@ export interface LabView {
   quotas: Quota[];
   fairshare: number | null;
   errors: Record<string, string>;
+  warn_s: number;
+}
+
+/** One strategy of a pending kernel's fan-out (allocator/records.py: row()). */
+export interface StrategyRow {
+  strategy: string;
+  partition: string;
+  job: string | null;
+  state: string;
+  reason: string | null;
+  start: string | null; // "2026-12-01 14:05", the server's local time
+}
+
+/** A Rivanna kernel of this server (kernels/provisioner.py: info()). */
+export interface KernelInfo {
+  kernel_id: string;
+  display_name: string;
+  status: string;
+  pending: boolean;
+  job: string | null;
+  node: string | null;
+  allocated: boolean;
+  ended: string | null;
+  transport: string;
+  strategies: StrategyRow[];
+  ended_state: string | null;
+  hint: string | null;
+}
+
+/** Something that happened to a job (rv_jupyter/server/job_events.py: JobEvent). */
+export interface JobEvent {
+  kind: 'started' | 'ended' | 'failed';
+  job_id: string;
+  name: string;
+  state: string;
+  node_list: string | null;
+  message: string;
 }

@@ -215,6 +215,7 @@ class Allocator:
                 refused.append(submit_error(r.stderr))
         if setup is not None:
             await setup.aqueued(self.cluster, list(out))
+        self.cluster.poller.poke()  # faces show them at the next read, not after a back-off
         if not out:
             raise refused[0]
         return out
@@ -366,6 +367,7 @@ class Allocator:
         if losers:
             cmds.append(scancel.command(losers))
         results = await self._batch(cmds)
+        self.cluster.poller.poke()  # the winner runs, the losers are gone
         jobs = parse_squeue(results[0].stdout)
         if not jobs:
             raise SlurmError(f"Job {winner} won but is gone already.", hint="Try again.")
@@ -380,8 +382,6 @@ class Allocator:
 
     async def _cancel(self, job_ids: list[str]) -> None:
         await self.cluster.arun(scancel.command(job_ids))
-
-    # -- helpers --------------------------------------------------------------------
 
     async def _batch(
         self, cmds: list[str], *, retry: bool = True, parallel: bool = False

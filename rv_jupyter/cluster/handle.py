@@ -163,6 +163,14 @@ class Cluster:
         cmd = slurm.squeue.command(everyone=all_users)
         return list(slurm.parse_squeue(await self.arun(cmd, retry=True)))
 
+    async def afinal_states(self, job_ids: Sequence[str]) -> dict[str, str]:
+        """How these jobs of yours ended as accounting has them ("TIMEOUT", "CANCELLED by
+        1001"); a job it has no record of yet (it lags the controller by seconds), or
+        another user's (sacct shows them where PrivateData allows), is left out."""
+        cmd = slurm.sacct.command(list(job_ids), user=await self.auser())
+        out = await self.arun(cmd, retry=True)
+        return slurm.sacct.final_states(slurm.parse_sacct(out))
+
     async def acancel(self, job_ids: Sequence[str] = (), *, every: bool = False) -> list[str]:
         """Cancel some of your own jobs (or all of them); returns the ids cancelled.
 

@@ -34,6 +34,8 @@ from rv_jupyter.errors import KernelError, RvError, UnknownJob
 from rv_jupyter.kernels import registry
 from rv_jupyter.kernels.node import alaunch_kernel, aupload_agent, srun_python
 from rv_jupyter.kernels.registry import LAUNCHING, RUNNING
+from rv_jupyter.slurm import expand_hostlist, job_state, scancel, squeue
+from rv_jupyter.telemetry.rules import END_HINTS
 
 if TYPE_CHECKING:
     from rv_jupyter.cluster.handle import Cluster
@@ -78,6 +80,7 @@ class RvProvisioner(KernelProvisionerBase):
         self.tunnel: Tunnel | None = None
         self._waiting: dict[str, Any] = {}  # strategy key -> its latest fan-out Event
         self.ended: str | None = None  # why the kernel is gone, once it is
+        self.ended_state: str | None = None  # Slurm's final state, once its job ended
         self.status = "not started"
         self._remote_id: str | None = None
         self._checked = 0.0
@@ -89,8 +92,6 @@ class RvProvisioner(KernelProvisionerBase):
         self._tag: str | None = None  # the Slurm comment of the jobs it allocated
         LIVE[self.kernel_id] = self
         self._asked_slurm = time.monotonic()
-
-    # -- what jupyter_client calls ------------------------------------------------------
 
     @property
     def has_process(self) -> bool:
@@ -142,8 +143,6 @@ class RvProvisioner(KernelProvisionerBase):
             self._start, self.pending = None, False
         self.remember()
         return km.get_connection_info()
-
-    # -- reattaching -----------------------------------------------------------------------
 
     def remember(self, phase: str = RUNNING) -> None:
         """Write what reattaching needs to the registry, this process as its owner."""
@@ -216,7 +215,20 @@ class RvProvisioner(KernelProvisionerBase):
             "node": self.node, "allocated": self.allocated, "ended": self.ended,
             "transport": self.tunnel.transport if self.tunnel else "none",
             "strategies": [e.row() for e in self._waiting.values()] if self.pending else [],
+            "ended_state": self.ended_state, "hint": END_HINTS.get(self.ended_state or ""),
         }  # fmt: skip
+
+    def reallocate(self) -> bool:
+        """After its job ended, the next (re)start allocates anew with the same options."""
+        if self.ended_state is None or self.pending:
+            return False
+        self.job = self.node = None
+        self.allocated, self.ended_state = False, None
+        return True
+
+    def recheck(self) -> None:
+        """Ask Slurm about the job at the next poll: the server saw it leave the queue."""
+        self._asked_slurm = 0.0
 
     async def poll(self) -> int | None:
         # Jupyter polls every few seconds: look at the kernel's exit file then (a file
@@ -345,7 +357,6 @@ class RvProvisioner(KernelProvisionerBase):
         from rv_jupyter.allocator.request import Request
         from rv_jupyter.kernels.pending import PendingStart
         from rv_jupyter.kernels.spec import job_name
-        from rv_jupyter.slurm import expand_hostlist
 
         req = Request.from_config(
             cluster.config.defaults, gpus=self.gpus, gpu_type=self.gpu_type, time=self.time,
@@ -376,8 +387,6 @@ class RvProvisioner(KernelProvisionerBase):
         cluster = self._cluster()
         paths = await self._paths(cluster)
         file = shlex.quote(f"{paths.kernels}/{self._remote_id}")
-        from rv_jupyter.slurm import squeue
-
         state = squeue.state_of(self.job or "0") if ask_slurm else "echo RUNNING"
         out = await cluster.arun(
             f"cat {file}.exit 2>/dev/null; echo; " + state
@@ -391,25 +400,27 @@ class RvProvisioner(KernelProvisionerBase):
         if running:
             self.ended = "the kernel exited"
         else:
-            self.ended = f"job {self.job} ended: {await self._final_state(cluster)}"
+            # squeue keeps an ended job's state for a few minutes, before accounting has it.
+            said = [w.strip() for w in lines if job_state(w.strip())[0].finished]
+            state = await self._final_state(cluster, said[0] if said else "")
+            self.ended = f"job {self.job} ended: {state}"
             self.log.warning("rv-jupyter kernel %s: %s", self.kernel_id, self.ended)
 
-    async def _final_state(self, cluster: Cluster) -> str:
+    async def _final_state(self, cluster: Cluster, known: str = "") -> str:
         """How Slurm says the job ended (CANCELLED by 1001, TIMEOUT, PREEMPTED, ...)."""
-        from rv_jupyter.slurm import parse_sacct, sacct
-
+        job = self.job or "0"
         try:
-            records = parse_sacct(await cluster.arun(sacct.command([self.job or "0"]), retry=True))
+            state = known or (await cluster.afinal_states([job])).get(job, "")
         except RvError:
-            return "state unknown"
-        return sacct.final_states(records).get(self.job or "0", "no accounting record yet")
+            state = ""
+        self.ended_state = state.split()[0] if state else "UNKNOWN"  # the word hints key on
+        cluster.poller.poke()  # the sidebar and notifications say so at the next read
+        return state or "state unknown (no accounting record yet)"
 
     async def _asignal(self, name: str) -> None:
         if not self.job or self.step is None:
             return
         cluster = self._cluster()
-        from rv_jupyter.slurm import scancel
-
         target = scancel.command([f"{self.job}.{self.step}"], signal=name, quiet=True)
         try:
             await cluster.arun(f"{target}; true", timeout=30)
@@ -432,8 +443,6 @@ class RvProvisioner(KernelProvisionerBase):
             await self.tunnel.aclose()
             self.tunnel = None
         if self.allocated and self.job:
-            from rv_jupyter.slurm import scancel
-
             await cluster.arun(f"{scancel.command([self.job])}; true")
         self._remote_id = None
         registry.forget(self.kernel_id)

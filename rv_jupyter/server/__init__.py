@@ -16,15 +16,22 @@ def _jupyter_server_extension_points() -> list[dict[str, str]]:
 def _load_jupyter_server_extension(serverapp: Any) -> None:
     from tornado.web import url
 
-    from rv_jupyter.server import api, live, proxy
+    from rv_jupyter.server import api, job_page, launch, live, proxy
 
     web_app = serverapp.web_app
     base = web_app.settings["base_url"].rstrip("/")
     routes = [
         url(base + pattern, handler, name=f"rv-{handler.__name__}")
-        for pattern, handler in (*api.ROUTES, *live.ROUTES, *proxy.ROUTES)
+        for pattern, handler in (
+            *api.ROUTES,
+            *job_page.ROUTES,
+            *launch.ROUTES,
+            *live.ROUTES,
+            *proxy.ROUTES,
+        )
     ]
     web_app.add_handlers(".*$", routes)
+    launch.add_launcher_dir(serverapp)
     _use_pending_kernels(serverapp)
     _cancel_pending_on_shutdown(serverapp.kernel_manager)
     serverapp.log.info("rv-jupyter: REST API at %s/rv/api/, job ports at %s/rv/proxy/", base, base)

@@ -154,6 +154,19 @@ class KernelCancelHandler(RvHandler):
         self.finish({"cancelled": kernel_id})
 
 
+class KernelReallocateHandler(RvHandler):
+    @web.authenticated
+    async def post(self, kernel_id: str) -> None:
+        """After a kernel's job ended: its next restart asks for a new allocation with the
+        same options (the UI restarts it next)."""
+        from rv_jupyter.kernels.provisioner import LIVE
+
+        prov = LIVE.get(kernel_id)
+        if prov is None or not prov.reallocate():
+            raise web.HTTPError(409, f"Kernel {kernel_id} is not a Rivanna kernel whose job ended.")
+        self.finish({"reallocate": kernel_id})
+
+
 class GpusHandler(RvHandler):
     @web.authenticated
     async def get(self, job_id: str) -> None:
@@ -216,4 +229,5 @@ ROUTES: list[tuple[str, type]] = [
     (r"/rv/api/forwards/([0-9_]+)/([0-9]+)", ForwardHandler),
     (r"/rv/api/kernels", KernelsHandler),
     (r"/rv/api/kernels/([0-9a-f-]{1,64})/cancel", KernelCancelHandler),
+    (r"/rv/api/kernels/([0-9a-f-]{1,64})/reallocate", KernelReallocateHandler),
 ]

@@ -70,6 +70,7 @@ class LabView(BaseModel):
     quotas: list[Quota]
     fairshare: float | None
     errors: dict[str, str]
+    warn_s: int  # the walltime warning: amber from here, red in the last 2 min
 
 
 def lab_job(job: Job) -> LabJob:
@@ -106,7 +107,7 @@ def lab_job(job: Job) -> LabJob:
     )
 
 
-def lab_view(snap: Snapshot, *, user: str | None, host: str | None) -> LabView:
+def lab_view(snap: Snapshot, *, user: str | None, host: str | None, warn_s: int = 600) -> LabView:
     """The sidebar's view of `snap` (the shared poller's latest)."""
     s = snap.state
     if s is None:
@@ -130,4 +131,5 @@ def lab_view(snap: Snapshot, *, user: str | None, host: str | None) -> LabView:
         quotas=list(s.quotas) if s else [],
         fairshare=s.user_fairshare if s else None,
         errors=dict(s.errors) if s else {},
+        warn_s=warn_s,
     )

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -22,9 +23,10 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
             item.add_marker(pytest.mark.browser)
 
 
-@pytest.fixture
-def a_lab(tmp_path: Path) -> Iterator[Server]:
-    """A JupyterLab server on loopback serving tmp_path/lab, with a token; stopped afterwards."""
+@contextmanager
+def lab_server(tmp_path: Path, env: dict[str, str] | None = None) -> Iterator[Server]:
+    """A JupyterLab server on loopback serving tmp_path/lab, with a token, a fresh
+    workspace and no news toast; stopped when the block ends."""
     root = tmp_path / "lab"
     root.mkdir()
     args = ["--LabApp.news_url=",
@@ -39,7 +41,14 @@ def a_lab(tmp_path: Path) -> Iterator[Server]:
     (news / "notification.jupyterlab-settings").write_text(
         '{"fetchNews": "false", "checkForUpdates": false}'
     )
-    with jupyter("jupyterlab", root, tmp_path / "lab.log", args=args) as lab:
+    with jupyter("jupyterlab", root, tmp_path / "lab.log", args=args, env=env) as lab:
+        yield lab
+
+
+@pytest.fixture
+def a_lab(tmp_path: Path) -> Iterator[Server]:
+    """A JupyterLab server (lab_server) for one test."""
+    with lab_server(tmp_path) as lab:
         yield lab
 
 
@@ -67,3 +76,12 @@ def a_page(a_browser):  # type: ignore[no-untyped-def]
     page = context.new_page()
     yield page
     context.close()
+
+
+@pytest.fixture
+def artifacts(tmp_path: Path) -> Path:
+    """Where a test saves its screenshots: $RV_ARTIFACTS, else its tmp dir (never the
+    checkout)."""
+    where = Path(os.environ.get("RV_ARTIFACTS") or tmp_path / "artifacts")
+    where.mkdir(parents=True, exist_ok=True)
+    return where

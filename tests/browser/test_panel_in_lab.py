@@ -12,18 +12,10 @@ from pathlib import Path
 from typing import Any
 
 import nbformat
-import pytest
 
 from tests.jupyter_servers import Server
 
 CELLS = ["%load_ext rv", "%rv_status", "%rv_up --gpu 2 --vram 40 --time 2h --dry-run"]
-
-
-@pytest.fixture
-def artifacts(tmp_path: Path) -> Path:
-    where = Path(os.environ.get("RV_ARTIFACTS") or tmp_path / "artifacts")
-    where.mkdir(parents=True, exist_ok=True)
-    return where
 
 
 def test_a_new_user_sees_the_panel_and_a_plan(a_lab: Server, a_page: Any, artifacts: Path) -> None:

@@ -5,7 +5,6 @@ $RV_ARTIFACTS (default: the test's tmp dir)."""
 
 from __future__ import annotations
 
-import os
 import secrets
 import shlex
 import subprocess
@@ -21,13 +20,6 @@ from tests.jupyter_servers import Server
 __all__ = ["a_config", "a_config_path", "no_jobs_left"]  # fixtures, used by name
 
 pytestmark = pytest.mark.usefixtures("no_jobs_left")
-
-
-@pytest.fixture
-def artifacts(tmp_path: Path) -> Path:
-    where = Path(os.environ.get("RV_ARTIFACTS") or tmp_path / "artifacts")
-    where.mkdir(parents=True, exist_ok=True)
-    return where
 
 
 def squeue_state(job: str) -> str:

@@ -9,6 +9,7 @@ import json
 import subprocess
 import threading
 import time
+from datetime import datetime
 from typing import Any
 
 import pytest
@@ -73,9 +74,9 @@ def test_five_tabs_cost_one_state_read_per_interval(a_server: Server, a_cluster:
         assert t.resp.status == 200
         t.start()
     window = 30.0
-    t0, rpcs0 = time.monotonic(), rpc_count_of(user)
+    t0, wall0, rpcs0 = time.monotonic(), time.time(), rpc_count_of(user)
     time.sleep(window)
-    spent = rpc_count_of(user) - rpcs0
+    spent, wall1 = rpc_count_of(user) - rpcs0, time.time()
     for t in tabs:
         t.close()
     reads = spent / per_read
@@ -91,11 +92,19 @@ def test_five_tabs_cost_one_state_read_per_interval(a_server: Server, a_cluster:
         mine = [j for _, v in read for j in v["jobs"] if j["job_id"] == job]
         assert mine and mine[-1]["reason_code"] == "BeginTime", read[-1][1]["jobs"]
         assert mine[-1]["reason_text"] == "its start time has not come yet"
-    # Every tab saw the same reads: the server's one poller, not one per tab.
-    read_times = [{v["read_at"] for _, v in t.views if v["read_at"]} for t in tabs]
-    assert all(len(r) >= 2 for r in read_times), read_times
-    common = set.intersection(*read_times)
-    assert len(common) >= len(set.union(*read_times)) - 2, read_times
+
+    # Every tab saw the same reads: the server's one poller, not one per tab. (At the
+    # window's ends a tab may have joined or left a moment before another.)
+    def middle(t: Listener) -> set[str]:
+        return {
+            v["read_at"]
+            for _, v in t.views
+            if v["read_at"]
+            and wall0 + 6 < datetime.fromisoformat(v["read_at"]).timestamp() < wall1 - 6
+        }
+
+    reads_seen = [middle(t) for t in tabs]
+    assert reads_seen[0] and all(r == reads_seen[0] for r in reads_seen), reads_seen
     subprocess.run(["scancel", job], check=False)
 
 
