@@ -82,7 +82,9 @@ const plugin: JupyterFrontEndPlugin<void> = {
           return app.commands.execute('notebook:create-new', { kernelName });
         })
     });
-    launcher?.add({ command: COMMANDS.launch, category: 'Notebook', rank: 0, args: { isLauncher: true } });
+    // A Notebook card shows `kernelIconUrl`, not the command's icon.
+    const kernelIconUrl = `data:image/svg+xml;base64,${btoa(ICON_SVG)}`;
+    launcher?.add({ command: COMMANDS.launch, category: 'Notebook', rank: 0, args: { isLauncher: true, kernelIconUrl } });
     running?.add(runningJobs(live, rivannaIcon, jobId => void app.commands.execute(COMMANDS.openJob, { jobId })));
     const sidebar = new RivannaSidebar(live, jobId => void app.commands.execute(COMMANDS.openJob, { jobId }));
     sidebar.title.icon = rivannaIcon;

@@ -118,7 +118,13 @@ class LaunchBody extends Widget {
       (cost.balance !== null ? ` (${cost.account}: ${sus(cost.balance)} left)` : '');
     const skipped = Object.entries(reply.skipped).map(([k, why]) => h('li', {}, `${k}: ${why}`));
     this.planBox.replaceChildren(
-      h('div', { className: 'rv-detail' }, `The allocator would submit ${reply.strategies.length} strategies at once; the first to run wins, the others are cancelled.`),
+      h(
+        'div',
+        { className: 'rv-detail' },
+        reply.strategies.length === 1
+          ? 'The allocator would submit this one strategy.'
+          : `The allocator would submit ${reply.strategies.length} strategies at once; the first to run wins, the others are cancelled.`
+      ),
       h('table', { className: 'rv-plan-table' }, h('thead', {}, head), h('tbody', {}, ...rows)),
       h('div', {}, costLine),
       reply.outlook ? h('div', { className: 'rv-detail' }, reply.outlook) : '',
